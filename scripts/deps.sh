@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every system package the build, the tests and the benchmarks need.
+# Idempotent: packages already present are skipped. Needs root for apt-get;
+# without root it prints what is missing and exits non-zero.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  clang-14 lld-14 wasi-libc libc++-14-dev-wasm32 libc++abi-14-dev-wasm32 libclang-rt-14-dev-wasm32
+  emscripten binaryen
+  catch2
+  libboost1.81-dev libcurl4-openssl-dev libssl-dev
+  libjpeg62-turbo-dev libturbojpeg0-dev libspng-dev libwebp-dev libavif-dev libgif-dev zlib1g-dev
+  python3 curl
+)
+
+missing=()
+# Node.js may come from another source than Debian (nodesource ships npm inside nodejs).
+if ! command -v node >/dev/null 2>&1; then PKGS+=(nodejs npm); fi
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing packages: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,46 @@
+// The transform engine: source bytes + normalised options + limits ->
+// encoded bytes, or a contract error. No HTTP, no storage.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "nic/error.h"
+#include "nic/format.h"
+#include "nic/negotiate.h"
+#include "nic/params.h"
+
+namespace nic {
+
+struct TransformLimits {
+  std::uint64_t max_input_pixels = 50'000'000;  // MAX_INPUT_PIXELS
+  int max_output_dimension = kMaxDimension;     // output w and h are capped to this
+};
+
+// What the header says, without decoding pixels.
+struct SourceInfo {
+  ImageFormat format{};
+  int width = 0;   // after EXIF orientation
+  int height = 0;
+  bool animated = false;
+};
+
+struct TransformOutput {
+  std::vector<std::uint8_t> bytes;
+  ImageFormat format{};
+  int width = 0;
+  int height = 0;
+  bool passthrough = false;  // the source bytes unchanged (SVG, animated GIF)
+};
+
+// UNSUPPORTED_FORMAT for unknown bytes, CORRUPT_IMAGE for broken headers,
+// TOO_MANY_PIXELS above the limit.
+Result<SourceInfo> probe_image(std::span<const std::uint8_t> source, const TransformLimits& limits);
+
+// Thread-safe; CPU-bound (the origin runs it on its transform pool).
+Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
+                                        const NormalizedParams& params, FormatChoice choice,
+                                        const TransformLimits& limits);
+
+}  // namespace nic

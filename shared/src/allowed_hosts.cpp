@@ -69,15 +69,15 @@ Result<std::vector<AllowedHost>> parse_allowed_hosts(std::string_view text) {
 }
 
 Status check_allowed(const Url& url, const std::vector<AllowedHost>& allowed) {
-  bool host_known = false;
+  bool https_only_match = false;
   for (const auto& entry : allowed) {
     if (!host_matches(entry, url.host)) continue;
-    host_known = true;
+    if (entry.scheme.empty()) https_only_match = true;
     const std::string_view scheme = entry.scheme.empty() ? std::string_view("https") : entry.scheme;
     const std::uint16_t port = entry.port != 0 ? entry.port : default_port(scheme);
     if (url.scheme == scheme && url.port == port) return Ok{};
   }
-  if (host_known && url.scheme == "http") {
+  if (https_only_match && url.scheme == "http") {
     return make_error(ErrorCode::HttpsRequired, "upstream URL must use https: " + url.host);
   }
   return make_error(ErrorCode::DomainNotAllowed, "host not in ALLOWED_DOMAINS: " + url.host);

@@ -112,8 +112,8 @@ Result<NotionFile> parse_notion_url(std::string_view text, const std::vector<All
     if (!inner) return not_notion("bad percent-escape in the path");
     const auto in = split_path(*inner);
     if (in.size() != 4 || in[0] != "prod-files-secure") return not_notion("expected prod-files-secure/{workspace}/{file}/{name}");
-    // The name was encoded twice; set_parts decodes once more only if needed.
-    if (auto st = set_parts(f, in[1], in[2], percent_encode(in[3])); !st) return st.take_error();
+    // The whole key was encoded once more than a plain S3 path: decode again.
+    if (auto st = set_parts(f, in[1], in[2], in[3]); !st) return st.take_error();
   } else {
     if (parts.size() != 3) return not_notion("expected /{workspace}/{file}/{name}");
     if (auto st = set_parts(f, parts[0], parts[1], parts[2]); !st) return st.take_error();

@@ -13,4 +13,5 @@ endif()
 set(ENV{NODE_PATH} "/usr/share/nodejs")
 include("${_em_root}/cmake/Modules/Platform/Emscripten.cmake")
 find_program(NODE_EXECUTABLE node REQUIRED)
-set(CMAKE_CROSSCOMPILING_EMULATOR "${NODE_EXECUTABLE}")
+# Emscripten 3.1.6 would try fetch() for the .wasm on Node >= 18; use the file system.
+set(CMAKE_CROSSCOMPILING_EMULATOR "${NODE_EXECUTABLE};--no-experimental-fetch")

@@ -1,0 +1,84 @@
+// nic-origin settings: every setting of the contract, read from the
+// environment (through a getter, so tests pass a map) and validated. A bad
+// setting is an error naming the variable; main() turns it into exit code 2.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "nic/allowed_hosts.h"
+#include "nic/error.h"
+#include "nic/settings.h"
+
+namespace nic::origin {
+
+enum class LogLevel : std::uint8_t { Debug, Info, Warn, Error };
+
+struct Config {
+  std::uint16_t port = 3002;
+  std::string host = "0.0.0.0";
+  LogLevel log_level = LogLevel::Info;
+
+  std::string storage_backend = "fs";
+  std::string cache_dir = "./cache";
+  std::string s3_bucket, s3_region, s3_endpoint, s3_access_key, s3_secret_key;
+  std::string redis_url;
+
+  std::string allowed_domains_text;
+  std::vector<AllowedHost> allowed_domains;
+  std::uint64_t max_image_size_bytes = 26214400;
+  std::int64_t upstream_timeout_ms = 15000;
+
+  // Per client IP per minute; 0 = no limit.
+  std::int64_t rate_limit_per_minute = 0;
+  std::int64_t rate_limit_proxy = 60;
+  std::int64_t rate_limit_image = 0;
+  std::int64_t rate_limit_cache_purge = 10;
+  std::int64_t daily_proxy_quota = 0;  // per client IP per UTC day; 0 = none
+
+  std::int64_t cache_ttl_seconds = 86400;
+  std::vector<std::string> api_keys;
+  std::string hmac_secret;
+  std::vector<std::string> cors_origins{"*"};
+
+  std::string notion_token;
+  std::map<std::string, std::string> notion_tokens;  // canonical workspace -> token
+  std::string notion_api_base = "https://api.notion.com";
+  std::string notion_version = "2022-06-28";
+  double notion_rps = 3.0;
+
+  std::uint64_t memory_cache_bytes = 268435456;
+  std::uint64_t cache_max_bytes = 0;  // 0 = no cap
+  std::uint64_t max_input_pixels = 50000000;
+  std::int64_t follower_timeout_ms = 20000;
+  int worker_threads = 2;
+  int transform_concurrency = 2;
+  int transform_queue = 64;
+  int fetch_concurrency = 16;
+  std::int64_t shutdown_timeout_ms = 10000;
+  CoreSettings core;
+  std::int64_t source_ttl_seconds = 3600;
+  bool coalescing = true;  // NIC_COALESCING=off: benchmark baseline only
+};
+
+using EnvGetter = std::function<std::optional<std::string>(std::string_view)>;
+
+EnvGetter process_env();
+
+// INVALID_PARAM errors whose message starts with the variable's name.
+Result<Config> load_config(const EnvGetter& env);
+
+// The token for a workspace: NOTION_TOKENS entry, else NOTION_TOKEN (may be empty).
+std::string notion_token_for(const Config& config, std::string_view workspace);
+
+// Effective settings, one NAME=value per line, secrets masked.
+std::string describe_config(const Config& config);
+
+std::string_view to_string(LogLevel level);
+
+}  // namespace nic::origin

@@ -1,0 +1,383 @@
+#include "disk_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+
+namespace nic::origin {
+namespace fs = std::filesystem;
+namespace {
+
+bool valid_hash(std::string_view h) {
+  if (h.size() != 64) return false;
+  for (char c : h) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Error io_error(std::string_view what, const std::string& path) {
+  return make_error(ErrorCode::Internal,
+                    std::string(what) + " " + path + ": " + std::strerror(errno));
+}
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int release() {
+    const int f = fd;
+    fd = -1;
+    return f;
+  }
+};
+
+// Writes `data` to `final_path` through `tmp_path`: write, fsync, close, rename.
+Status write_atomically(const std::string& tmp_path, const std::string& final_path,
+                        std::span<const std::uint8_t> data) {
+  Fd f(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (f.fd < 0) return io_error("cannot create", tmp_path);
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(f.fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const Error e = io_error("cannot write", tmp_path);
+      ::unlink(tmp_path.c_str());
+      return e;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(f.fd) != 0) {
+    const Error e = io_error("cannot fsync", tmp_path);
+    ::unlink(tmp_path.c_str());
+    return e;
+  }
+  if (::close(f.release()) != 0) {
+    const Error e = io_error("cannot close", tmp_path);
+    ::unlink(tmp_path.c_str());
+    return e;
+  }
+  if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
+    const Error e = io_error("cannot rename", tmp_path);
+    ::unlink(tmp_path.c_str());
+    return e;
+  }
+  return Ok{};
+}
+
+std::optional<std::string> read_small_file(const std::string& path) {
+  Fd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (f.fd < 0) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(f.fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > 65536) return std::nullopt;
+  }
+  return out;
+}
+
+template <class T>
+bool parse_num(std::string_view s, T& out) {
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+}  // namespace
+
+std::string serialize_meta(const EntryMeta& m) {
+  std::string out = "nic-meta 1\n";
+  out += "key=" + m.key + "\n";
+  out += "content_type=" + m.content_type + "\n";
+  out += "etag=" + m.etag + "\n";
+  out += "size=" + std::to_string(m.size) + "\n";
+  out += "original_size=" + std::to_string(m.original_size) + "\n";
+  out += "created=" + std::to_string(m.created) + "\n";
+  out += "resolved_by=" + m.resolved_by + "\n";
+  out += "upstream=" + m.upstream + "\n";
+  return out;
+}
+
+std::optional<EntryMeta> parse_meta(std::string_view text) {
+  if (!text.starts_with("nic-meta 1\n")) return std::nullopt;
+  text.remove_prefix(11);
+  EntryMeta m;
+  bool has_key = false;
+  bool has_size = false;
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    if (nl == std::string_view::npos) return std::nullopt;  // truncated
+    const std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl + 1);
+    const auto eq = line.find('=');
+    if (eq == std::string_view::npos) return std::nullopt;
+    const std::string_view name = line.substr(0, eq);
+    const std::string_view value = line.substr(eq + 1);
+    if (name == "key") {
+      m.key = value;
+      has_key = !value.empty();
+    } else if (name == "content_type") {
+      m.content_type = value;
+    } else if (name == "etag") {
+      m.etag = value;
+    } else if (name == "size") {
+      if (!parse_num(value, m.size)) return std::nullopt;
+      has_size = true;
+    } else if (name == "original_size") {
+      if (!parse_num(value, m.original_size)) return std::nullopt;
+    } else if (name == "created") {
+      if (!parse_num(value, m.created)) return std::nullopt;
+    } else if (name == "resolved_by") {
+      m.resolved_by = value;
+    } else if (name == "upstream") {
+      m.upstream = value;
+    }
+  }
+  if (!has_key || !has_size) return std::nullopt;
+  return m;
+}
+
+Result<std::unique_ptr<DiskStore>> DiskStore::open(std::string dir, std::uint64_t max_bytes) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return make_error(ErrorCode::Internal, "CACHE_DIR: cannot create " + dir + ": " + ec.message());
+  }
+  std::unique_ptr<DiskStore> store(new DiskStore(std::move(dir), max_bytes));
+  if (auto s = store->scan(); !s) return s.take_error();
+  if (!store->writable()) {
+    return make_error(ErrorCode::Internal, "CACHE_DIR: " + store->dir_ + " is not writable");
+  }
+  return store;
+}
+
+std::string DiskStore::folder(const std::string& hash) const {
+  return dir_ + "/" + hash.substr(0, 2) + "/" + hash.substr(2, 2);
+}
+
+std::string DiskStore::path(const std::string& hash, std::string_view ext) const {
+  return folder(hash) + "/" + hash + std::string(ext);
+}
+
+void DiskStore::remove_files(const std::string& hash) const {
+  ::unlink(path(hash, ".meta").c_str());
+  ::unlink(path(hash, ".bin").c_str());
+}
+
+Status DiskStore::scan() {
+  struct Found {
+    EntryMeta meta;
+    fs::file_time_type time;
+    std::string hash;
+  };
+  std::vector<Found> found;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it.depth() > 2 || !it->is_regular_file(ec)) continue;
+    const std::string name = it->path().filename().string();
+    const std::string full = it->path().string();
+    if (name.find(".tmp.") != std::string::npos) {
+      ::unlink(full.c_str());  // an interrupted write
+      ++stats_.removed_at_start;
+      continue;
+    }
+    if (name.size() != 64 + 4 || !name.ends_with(".bin")) continue;
+    const std::string hash = name.substr(0, 64);
+    if (!valid_hash(hash) || it->path().parent_path().string() != folder(hash)) continue;
+    auto text = read_small_file(path(hash, ".meta"));
+    std::optional<EntryMeta> meta = text ? parse_meta(*text) : std::nullopt;
+    std::error_code size_ec;
+    const auto size = fs::file_size(it->path(), size_ec);
+    if (!meta || size_ec || size != meta->size) {
+      remove_files(hash);  // a data file without a complete sidecar
+      ++stats_.removed_at_start;
+      continue;
+    }
+    found.push_back({std::move(*meta), fs::last_write_time(it->path(), size_ec), hash});
+  }
+  if (ec) return make_error(ErrorCode::Internal, "CACHE_DIR: cannot scan " + dir_ + ": " + ec.message());
+  // Oldest first, so the newest end up at the LRU's front.
+  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.time < b.time; });
+  std::lock_guard lock(mu_);
+  for (auto& f : found) {
+    lru_.push_front(f.hash);
+    stats_.bytes += f.meta.size;
+    index_[f.hash] = Item{std::move(f.meta), lru_.begin()};
+  }
+  stats_.entries = index_.size();
+  std::vector<std::string> victims;
+  evict_locked(victims);
+  for (const auto& h : victims) remove_files(h);
+  return Ok{};
+}
+
+bool DiskStore::writable() const { return ::access(dir_.c_str(), W_OK | X_OK) == 0; }
+
+void DiskStore::forget_locked(const std::string& hash) {
+  const auto it = index_.find(hash);
+  if (it == index_.end()) return;
+  stats_.bytes -= it->second.meta.size;
+  lru_.erase(it->second.lru);
+  index_.erase(it);
+  stats_.entries = index_.size();
+}
+
+void DiskStore::evict_locked(std::vector<std::string>& victims) {
+  if (max_bytes_ == 0) return;
+  while (stats_.bytes > max_bytes_ && !lru_.empty()) {
+    const std::string hash = lru_.back();
+    forget_locked(hash);
+    victims.push_back(hash);
+    ++stats_.evictions;
+  }
+}
+
+std::optional<EntryMeta> DiskStore::meta(const std::string& hash) {
+  std::lock_guard lock(mu_);
+  const auto it = index_.find(hash);
+  if (it == index_.end()) return std::nullopt;
+  return it->second.meta;
+}
+
+std::optional<DiskStore::Hit> DiskStore::read(const std::string& hash) {
+  EntryMeta meta;
+  {
+    std::lock_guard lock(mu_);
+    const auto it = index_.find(hash);
+    if (it == index_.end()) return std::nullopt;
+    meta = it->second.meta;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+  }
+  const std::string p = path(hash, ".bin");
+  Fd f(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (f.fd < 0 || ::fstat(f.fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) != meta.size) {
+    // Gone or replaced underneath us: a miss, never a partial file.
+    return std::nullopt;
+  }
+  auto bytes = std::make_shared<Bytes>(meta.size);
+  std::size_t done = 0;
+  while (done < bytes->size()) {
+    const ssize_t n = ::read(f.fd, bytes->data() + done, bytes->size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    done += static_cast<std::size_t>(n);
+  }
+  return Hit{std::move(meta), std::move(bytes)};
+}
+
+Status DiskStore::write(const std::string& hash, EntryMeta meta, std::span<const std::uint8_t> bytes) {
+  if (!valid_hash(hash)) return make_error(ErrorCode::Internal, "bad storage hash");
+  meta.size = bytes.size();
+  std::error_code ec;
+  fs::create_directories(folder(hash), ec);
+  if (ec) return make_error(ErrorCode::Internal, "cannot create " + folder(hash) + ": " + ec.message());
+  std::uint64_t n = 0;
+  {
+    std::lock_guard lock(mu_);
+    n = ++tmp_counter_;
+  }
+  const std::string suffix = ".tmp." + std::to_string(::getpid()) + "." + std::to_string(n);
+  const std::string bin = path(hash, ".bin");
+  const std::string sidecar = path(hash, ".meta");
+  {
+    // Replacing an entry: readers must not pair the old sidecar with new data.
+    std::lock_guard lock(mu_);
+    forget_locked(hash);
+  }
+  if (auto s = write_atomically(bin + suffix, bin, bytes); !s) return s;
+  const std::string text = serialize_meta(meta);
+  const auto* p = reinterpret_cast<const std::uint8_t*>(text.data());
+  if (auto s = write_atomically(sidecar + suffix, sidecar, {p, text.size()}); !s) {
+    ::unlink(bin.c_str());
+    return s;
+  }
+  std::vector<std::string> victims;
+  {
+    std::lock_guard lock(mu_);
+    forget_locked(hash);
+    lru_.push_front(hash);
+    stats_.bytes += meta.size;
+    index_[hash] = Item{std::move(meta), lru_.begin()};
+    stats_.entries = index_.size();
+    ++stats_.writes;
+    evict_locked(victims);
+  }
+  for (const auto& h : victims) remove_files(h);
+  return Ok{};
+}
+
+Status DiskStore::update_meta(const std::string& hash, const EntryMeta& meta) {
+  {
+    std::lock_guard lock(mu_);
+    const auto it = index_.find(hash);
+    if (it == index_.end() || it->second.meta.size != meta.size) {
+      return make_error(ErrorCode::Internal, "no such entry");
+    }
+  }
+  const std::string sidecar = path(hash, ".meta");
+  std::uint64_t n = 0;
+  {
+    std::lock_guard lock(mu_);
+    n = ++tmp_counter_;
+  }
+  const std::string text = serialize_meta(meta);
+  const auto* p = reinterpret_cast<const std::uint8_t*>(text.data());
+  if (auto s = write_atomically(sidecar + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(n),
+                                sidecar, {p, text.size()});
+      !s) {
+    return s;
+  }
+  std::lock_guard lock(mu_);
+  const auto it = index_.find(hash);
+  if (it != index_.end()) it->second.meta = meta;
+  return Ok{};
+}
+
+bool DiskStore::erase(const std::string& hash) {
+  bool known = false;
+  {
+    std::lock_guard lock(mu_);
+    known = index_.count(hash) > 0;
+    forget_locked(hash);
+  }
+  if (known) remove_files(hash);
+  return known;
+}
+
+std::size_t DiskStore::erase_prefix(std::string_view prefix) {
+  std::vector<std::string> victims;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [hash, item] : index_) {
+      if (std::string_view(item.meta.key).starts_with(prefix)) victims.push_back(hash);
+    }
+    for (const auto& h : victims) forget_locked(h);
+  }
+  for (const auto& h : victims) remove_files(h);
+  return victims.size();
+}
+
+DiskStoreStats DiskStore::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+}  // namespace nic::origin

@@ -1,0 +1,252 @@
+#include "http_fetch.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+
+#include "nic/url.h"
+
+namespace nic::origin {
+namespace {
+
+struct CurlEasyDeleter {
+  void operator()(CURL* h) const { curl_easy_cleanup(h); }
+};
+using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
+
+struct CurlSlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
+
+struct AddrinfoDeleter {
+  void operator()(addrinfo* a) const { freeaddrinfo(a); }
+};
+using Addrinfo = std::unique_ptr<addrinfo, AddrinfoDeleter>;
+
+struct Sink {
+  HttpResponse* response;
+  std::uint64_t max_bytes;
+  bool too_large = false;
+};
+
+bool iequals_prefix(std::string_view line, std::string_view name) {
+  if (line.size() < name.size()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) return false;
+  }
+  return true;
+}
+
+std::string header_value(std::string_view line, std::size_t name_len) {
+  std::string_view v = line.substr(name_len);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+  return std::string(v);
+}
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  const std::string_view line(data, size * n);
+  if (line.starts_with("HTTP/")) {
+    // A new response (e.g. after 100 Continue): forget earlier headers.
+    sink->response->content_type.clear();
+    sink->response->retry_after.clear();
+    sink->response->location.clear();
+  } else if (iequals_prefix(line, "content-type:")) {
+    sink->response->content_type = header_value(line, 13);
+  } else if (iequals_prefix(line, "retry-after:")) {
+    sink->response->retry_after = header_value(line, 12);
+  } else if (iequals_prefix(line, "location:")) {
+    sink->response->location = header_value(line, 9);
+  } else if (iequals_prefix(line, "content-length:")) {
+    // Not trusted for safety (the body is counted), only to refuse early.
+    const std::string v = header_value(line, 15);
+    char* end = nullptr;
+    const unsigned long long len = std::strtoull(v.c_str(), &end, 10);
+    if (end != v.c_str() && len > sink->max_bytes) {
+      sink->too_large = true;
+      return 0;
+    }
+  }
+  return size * n;
+}
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  const std::size_t len = size * n;
+  Bytes& body = *sink->response->body;
+  if (body.size() + len > sink->max_bytes) {
+    sink->too_large = true;
+    return 0;  // aborts the transfer
+  }
+  body.insert(body.end(), reinterpret_cast<std::uint8_t*>(data),
+              reinterpret_cast<std::uint8_t*>(data) + len);
+  return len;
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Resolves a redirect target against the URL it came from.
+std::string absolute_location(const Url& base, const std::string& location) {
+  if (location.starts_with("http://") || location.starts_with("https://")) return location;
+  const std::string authority =
+      base.scheme + "://" + (base.host.find(':') != std::string::npos ? "[" + base.host + "]" : base.host) +
+      ":" + std::to_string(base.port);
+  if (location.starts_with("//")) return base.scheme + ":" + location;
+  if (location.starts_with("/")) return authority + location;
+  const auto slash = base.path.rfind('/');
+  return authority + base.path.substr(0, slash + 1) + location;
+}
+
+}  // namespace
+
+void global_http_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+Result<HttpResponse> http_get(const std::string& url, const TransferOptions& options) {
+  global_http_init();
+  CurlEasy easy(curl_easy_init());
+  if (!easy) return make_error(ErrorCode::Internal, "curl_easy_init failed");
+  HttpResponse response;
+  Sink sink{&response, options.max_bytes};
+  CurlSlist headers;
+  for (const auto& h : options.headers) {
+    curl_slist* next = curl_slist_append(headers.get(), h.c_str());
+    if (next == nullptr) return make_error(ErrorCode::Internal, "curl_slist_append failed");
+    (void)headers.release();
+    headers.reset(next);
+  }
+  CurlSlist resolve;
+  for (const auto& r : options.resolve) {
+    curl_slist* next = curl_slist_append(resolve.get(), r.c_str());
+    if (next == nullptr) return make_error(ErrorCode::Internal, "curl_slist_append failed");
+    (void)resolve.release();
+    resolve.reset(next);
+  }
+  CURL* h = easy.get();
+  bool ok = curl_easy_setopt(h, CURLOPT_URL, url.c_str()) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_PROXY, "") == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(1, options.timeout_ms))) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::max<std::int64_t>(1, options.timeout_ms))) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_USERAGENT, "nic-origin/" NIC_VERSION) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, nullptr) == CURLE_OK;
+  if (ok && headers) ok = curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get()) == CURLE_OK;
+  if (ok && resolve) ok = curl_easy_setopt(h, CURLOPT_RESOLVE, resolve.get()) == CURLE_OK;
+  if (!ok) return make_error(ErrorCode::Internal, "curl_easy_setopt failed");
+
+  const CURLcode rc = curl_easy_perform(h);
+  if (sink.too_large) {
+    return make_error(ErrorCode::ImageTooLarge,
+                      "upstream body exceeds MAX_IMAGE_SIZE_BYTES (" + std::to_string(options.max_bytes) + ")");
+  }
+  if (rc == CURLE_OPERATION_TIMEDOUT) {
+    return make_error(ErrorCode::UpstreamTimeout,
+                      "upstream did not answer within " + std::to_string(options.timeout_ms) + " ms");
+  }
+  if (rc != CURLE_OK) {
+    return make_error(ErrorCode::UpstreamError, std::string("upstream transfer failed: ") + curl_easy_strerror(rc));
+  }
+  if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status) != CURLE_OK) {
+    return make_error(ErrorCode::UpstreamError, "no HTTP status from upstream");
+  }
+  return response;
+}
+
+Result<std::vector<std::string>> resolve_checked(const std::string& host, std::uint16_t port,
+                                                 bool literal_ok) {
+  if (is_ip_literal(host)) {
+    if (!literal_ok && is_private_address(host)) {
+      return make_error(ErrorCode::PrivateHost, "upstream address " + host + " is private");
+    }
+    return std::vector<std::string>{};
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* raw = nullptr;
+  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &raw);
+  Addrinfo list(raw);
+  if (rc != 0 || !list) {
+    return make_error(ErrorCode::UpstreamError, "cannot resolve " + host + ": " + gai_strerror(rc));
+  }
+  std::vector<std::string> addresses;
+  for (const addrinfo* a = list.get(); a != nullptr; a = a->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* src = nullptr;
+    if (a->ai_family == AF_INET) {
+      src = &reinterpret_cast<const sockaddr_in*>(a->ai_addr)->sin_addr;
+    } else if (a->ai_family == AF_INET6) {
+      src = &reinterpret_cast<const sockaddr_in6*>(a->ai_addr)->sin6_addr;
+    } else {
+      continue;
+    }
+    if (inet_ntop(a->ai_family, src, text, sizeof text) == nullptr) continue;
+    const std::string addr(text);
+    if (!literal_ok && is_private_address(addr)) {
+      return make_error(ErrorCode::PrivateHost, host + " resolves to the private address " + addr);
+    }
+    bool seen = false;
+    for (const auto& x : addresses) seen = seen || x == addr;
+    if (!seen) addresses.push_back(addr);
+  }
+  if (addresses.empty()) return make_error(ErrorCode::UpstreamError, "no usable address for " + host);
+  std::string pin = host + ":" + std::to_string(port) + ":";
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    if (i) pin += ',';
+    pin += addresses[i].find(':') != std::string::npos ? "[" + addresses[i] + "]" : addresses[i];
+  }
+  return std::vector<std::string>{pin};
+}
+
+Result<HttpResponse> download(const std::string& start_url, const std::vector<AllowedHost>& allowed,
+                              const DownloadOptions& options) {
+  const std::int64_t deadline = now_ms() + options.timeout_ms;
+  std::string url = start_url;
+  for (int hop = 0;; ++hop) {
+    auto parsed = parse_url(url, ErrorCode::UpstreamError);
+    if (!parsed) return parsed.take_error();
+    if (auto s = check_allowed(*parsed, allowed); !s) return s.take_error();
+    auto pins = resolve_checked(parsed->host, parsed->port, allowed_literally(*parsed, allowed));
+    if (!pins) return pins.take_error();
+    const std::int64_t left = deadline - now_ms();
+    if (left <= 0) {
+      return make_error(ErrorCode::UpstreamTimeout,
+                        "upstream did not answer within " + std::to_string(options.timeout_ms) + " ms");
+    }
+    TransferOptions t;
+    t.max_bytes = options.max_bytes;
+    t.timeout_ms = left;
+    t.resolve = std::move(*pins);
+    auto r = http_get(url, t);
+    if (!r) return r;
+    const long status = r->status;
+    if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
+      if (r->location.empty()) return make_error(ErrorCode::UpstreamError, "redirect without Location");
+      if (hop >= options.max_redirects) return make_error(ErrorCode::UpstreamError, "too many redirects");
+      url = absolute_location(*parsed, r->location);
+      continue;
+    }
+    return r;
+  }
+}
+
+}  // namespace nic::origin

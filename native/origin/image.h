@@ -1,0 +1,26 @@
+// A stored image (a transformed variant or a source): one immutable byte
+// buffer shared by every response that sends it, so a herd of followers does
+// not multiply memory.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nic::origin {
+
+using Bytes = std::vector<std::uint8_t>;
+using SharedBytes = std::shared_ptr<const Bytes>;
+
+struct StoredImage {
+  SharedBytes bytes;
+  std::string content_type;
+  std::string etag;                 // strong, quoted
+  std::uint64_t original_size = 0; // bytes of the source it came from
+  std::string key;                  // canonical key
+};
+
+using SharedImage = std::shared_ptr<const StoredImage>;
+
+}  // namespace nic::origin

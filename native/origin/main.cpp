@@ -1,0 +1,59 @@
+// nic-origin: reads the settings, opens the store, serves until SIGTERM.
+#include <cstdio>
+#include <cstring>
+
+#include "config.h"
+#include "origin.h"
+#include "server.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: nic-origin [--help | --version | --check-config]\n"
+    "The Notion image origin. Configured by environment variables (see README):\n"
+    "  PORT HOST LOG_LEVEL STORAGE_BACKEND CACHE_DIR ALLOWED_DOMAINS MAX_IMAGE_SIZE_BYTES\n"
+    "  UPSTREAM_TIMEOUT_MS RATE_LIMIT_PER_MINUTE RATE_LIMIT_PROXY RATE_LIMIT_IMAGE\n"
+    "  RATE_LIMIT_CACHE_PURGE DAILY_PROXY_QUOTA CACHE_TTL_SECONDS API_KEYS HMAC_SECRET\n"
+    "  CORS_ORIGINS NOTION_TOKEN NOTION_TOKENS NOTION_API_BASE NOTION_VERSION NOTION_RPS\n"
+    "  MEMORY_CACHE_BYTES CACHE_MAX_BYTES MAX_INPUT_PIXELS FOLLOWER_TIMEOUT_MS WORKER_THREADS\n"
+    "  TRANSFORM_CONCURRENCY TRANSFORM_QUEUE FETCH_CONCURRENCY SHUTDOWN_TIMEOUT_MS\n"
+    "  ALLOWED_WIDTHS QUALITY_STEPS SOURCE_TTL_SECONDS\n"
+    "  --check-config  validate, print the effective settings (secrets masked), exit 0 or 2\n"
+    "A bad setting stops start-up with exit code 2.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (!std::strcmp(argv[i], "--version")) {
+      std::puts("nic-origin " NIC_VERSION);
+      return 0;
+    }
+    if (!std::strcmp(argv[i], "--check-config")) {
+      check_only = true;
+      continue;
+    }
+    std::fprintf(stderr, "nic-origin: unknown argument '%s'\n%s", argv[i], kUsage);
+    return 2;
+  }
+  auto config = nic::origin::load_config(nic::origin::process_env());
+  if (!config) {
+    std::fprintf(stderr, "nic-origin: bad setting: %s\n", config.error().message.c_str());
+    return 2;
+  }
+  if (check_only) {
+    std::fputs(nic::origin::describe_config(*config).c_str(), stdout);
+    return 0;
+  }
+  auto origin = nic::origin::Origin::create(*config);
+  if (!origin) {
+    std::fprintf(stderr, "nic-origin: %s\n", origin.error().message.c_str());
+    return 2;
+  }
+  return nic::origin::run_server(**origin, (*origin)->config());
+}

@@ -463,14 +463,22 @@ NIC_EXPORT(nic_expire) std::int32_t nic_expire(std::int32_t, double now_ms) {
 }
 
 // The response for one requester. Input: the request fields, then \0 and a
-// message (a cached response for source 0, the flight's result otherwise).
+// message (a cached response for source 0, the flight's result otherwise);
+// `vary`: the requester's own "vary" from nic_decide.
 // Answer: {"status":..,"headers":[[k,v]..],"body":bool} (body: send the bytes).
-NIC_EXPORT(nic_respond) std::int32_t nic_respond(std::int32_t len, std::int32_t source) {
+NIC_EXPORT(nic_respond) std::int32_t nic_respond(std::int32_t len, std::int32_t source, std::int32_t vary) {
   const auto f = parse_fields(std::string_view(g.in.data(), static_cast<std::size_t>(len)));
   auto m = parse_message(f.rest);
   bool body = f.method != "HEAD";
   if (m.status == 200) {
     const auto src = static_cast<Source>(source);
+    // Vary is the requester's own: fmt=auto and fmt=original can share a key
+    // (and so a stored response) while only the first depends on Accept.
+    if (vary != 0) {
+      set_header(m.headers, "vary", "Accept");
+    } else {
+      drop_header(m.headers, "vary");
+    }
     set_header(m.headers, "x-cache", src == Source::Hit ? "HIT" : "MISS");
     set_header(m.headers, "x-cache-tier",
                src == Source::Hit ? "EDGE" : src == Source::Leader ? "ORIGIN" : "COALESCED");

@@ -122,7 +122,7 @@ export default {
 
     const cached = await caches.default.match(d.cache);
     if (cached) {
-      const r = core('nic_respond', `${input}\0${message(cached.status, cached.headers)}`, HIT);
+      const r = core('nic_respond', `${input}\0${message(cached.status, cached.headers)}`, HIT, d.vary ? 1 : 0);
       return reply(r, cached.body);
     }
 
@@ -130,7 +130,7 @@ export default {
     if (j.leader) wake(j.wake, { ok: false, reason: 'AbandonedFlight' });
     const shared = await (j.leader ? lead(d, j, ctx) : follow(j));
     if (!shared.ok) return reply(core('nic_error', `${input}\0${shared.reason}\0${d.key}`));
-    const r = core('nic_respond', `${input}\0${shared.head}`, j.leader ? LEADER : FOLLOWER);
+    const r = core('nic_respond', `${input}\0${shared.head}`, j.leader ? LEADER : FOLLOWER, d.vary ? 1 : 0);
     return reply(r, shared.bytes);
   },
 };

@@ -122,10 +122,11 @@ Result<std::unique_ptr<Origin>> Origin::create(Config config) {
                                                      " incomplete files"
                                                : ""));
   const auto& c = o->config_;
-  // Waiting fetch jobs are bounded too: each is a distinct key's leader.
-  o->fetch_pool_ = std::make_unique<WorkPool>(
-      "fetch", c.fetch_concurrency,
-      static_cast<std::size_t>(std::max(64, 4 * c.transform_queue)));
+  // Waiting fetch jobs are bounded too (each is a distinct key's leader):
+  // four times TRANSFORM_QUEUE, since most of them end up as a hit or a
+  // follower of a source flight rather than a transform.
+  o->fetch_pool_ = std::make_unique<WorkPool>("fetch", c.fetch_concurrency,
+                                              static_cast<std::size_t>(4 * c.transform_queue));
   o->transform_pool_ = std::make_unique<WorkPool>("transform", c.transform_concurrency,
                                                   static_cast<std::size_t>(c.transform_queue));
   return o;

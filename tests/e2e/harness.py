@@ -88,6 +88,7 @@ class Fakes:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        self.proc.stdout.close()
 
     def control(self, name, body=None):
         r = request(self.s3_port, "POST", "/_control/" + name, {"Content-Type": "application/json"},
@@ -200,6 +201,8 @@ class Origin:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
         if remove and self.own_dir:
             shutil.rmtree(self.cache_dir, ignore_errors=True)
         return self.proc.returncode

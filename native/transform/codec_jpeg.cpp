@@ -1,0 +1,236 @@
+// JPEG through libjpeg-turbo's libjpeg API (markers, Adobe transform, DCT
+// scaling and progressive encoding are all reachable there).
+//
+// libjpeg reports fatal errors by longjmp. Every C++ object that outlives a
+// libjpeg call is constructed before setjmp and not modified after it; row
+// buffers come from libjpeg's own pools, freed by jpeg_destroy_*.
+#include <csetjmp>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+// jpeglib.h needs FILE and size_t first.
+#include <jpeglib.h>
+#include <jerror.h>
+
+#include "image.h"
+
+namespace nic::detail {
+namespace {
+
+// A progressive JPEG can hold thousands of tiny scans, each a full pass over
+// the coefficients: a CPU bomb. Real encoders write fewer than 20.
+constexpr int kMaxScans = 256;
+
+struct ErrorManager {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void on_error(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+void on_message(j_common_ptr cinfo, int level) {
+  // Truncation is only a warning to libjpeg (it pads with grey); to us the
+  // image is corrupt. Other warnings (stray bytes between markers) are common
+  // in real files and harmless.
+  if (level == -1) {
+    const int code = cinfo->err->msg_code;
+    if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER) on_error(cinfo);
+    ++cinfo->err->num_warnings;
+  }
+}
+
+void on_progress(j_common_ptr cinfo) {
+  if (!cinfo->is_decompressor) return;
+  const auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->input_scan_number > kMaxScans) {
+    auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
+    std::snprintf(err->message, sizeof err->message, "too many progressive scans (over %d)",
+                  kMaxScans);
+    std::longjmp(err->jump, 1);
+  }
+}
+
+struct Decompressor {
+  jpeg_decompress_struct cinfo{};
+  ErrorManager err{};
+  jpeg_progress_mgr progress{};
+  bool created = false;
+};
+struct DecompressorDeleter {
+  void operator()(Decompressor* d) const {
+    if (d->created) jpeg_destroy_decompress(&d->cinfo);
+    delete d;
+  }
+};
+using DecompressorPtr = std::unique_ptr<Decompressor, DecompressorDeleter>;
+
+struct Compressor {
+  jpeg_compress_struct cinfo{};
+  ErrorManager err{};
+  unsigned char* out = nullptr;  // malloc'd by jpeg_mem_dest
+  unsigned long out_size = 0;
+  bool created = false;
+};
+struct CompressorDeleter {
+  void operator()(Compressor* c) const {
+    if (c->created) jpeg_destroy_compress(&c->cinfo);
+    std::free(c->out);
+    delete c;
+  }
+};
+using CompressorPtr = std::unique_ptr<Compressor, CompressorDeleter>;
+
+// Sets up error handling and the source; call right after setjmp.
+void open(Decompressor& d, Bytes data) {
+  jpeg_create_decompress(&d.cinfo);
+  d.created = true;
+  d.progress.progress_monitor = on_progress;
+  d.cinfo.progress = &d.progress;
+  jpeg_mem_src(&d.cinfo, data.data(), static_cast<unsigned long>(data.size()));
+  jpeg_save_markers(&d.cinfo, JPEG_APP0 + 1, 0xFFFF);
+}
+
+DecompressorPtr make_decompressor() {
+  DecompressorPtr d(new Decompressor);
+  d->cinfo.err = jpeg_std_error(&d->err.pub);
+  d->err.pub.error_exit = on_error;
+  d->err.pub.emit_message = on_message;
+  return d;
+}
+
+int orientation_of(const jpeg_decompress_struct& cinfo) {
+  for (jpeg_saved_marker_ptr m = cinfo.marker_list; m != nullptr; m = m->next) {
+    if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0) {
+      return exif_orientation(Bytes(m->data, m->data_length));
+    }
+  }
+  return 1;
+}
+
+bool supported_colour(const jpeg_decompress_struct& cinfo) {
+  switch (cinfo.jpeg_color_space) {
+    case JCS_GRAYSCALE: return cinfo.num_components == 1;
+    case JCS_YCbCr:
+    case JCS_RGB: return cinfo.num_components == 3;
+    case JCS_CMYK:
+    case JCS_YCCK: return cinfo.num_components == 4;
+    default: return false;
+  }
+}
+
+// CMYK (as libjpeg delivers it, YCCK already converted) to RGBX. Photoshop
+// writes inverted CMYK and marks it with an Adobe APP14 segment; without an
+// ICC transform this is the usual naive conversion.
+void cmyk_to_rgbx(const JSAMPLE* in, std::uint8_t* out, JDIMENSION width, bool inverted) {
+  for (JDIMENSION x = 0; x < width; ++x, in += 4, out += 4) {
+    unsigned c = in[0], m = in[1], y = in[2], k = in[3];
+    if (!inverted) {
+      c = 255 - c;
+      m = 255 - m;
+      y = 255 - y;
+      k = 255 - k;
+    }
+    // Now each is (255 - ink): R = (1 - C)(1 - K).
+    out[0] = static_cast<std::uint8_t>((c * k + 127) / 255);
+    out[1] = static_cast<std::uint8_t>((m * k + 127) / 255);
+    out[2] = static_cast<std::uint8_t>((y * k + 127) / 255);
+    out[3] = 255;
+  }
+}
+
+}  // namespace
+
+Result<Header> probe_jpeg(Bytes data) {
+  DecompressorPtr d = make_decompressor();
+  if (setjmp(d->err.jump)) return corrupt(std::string("JPEG: ") + d->err.message);
+  open(*d, data);
+  jpeg_read_header(&d->cinfo, TRUE);
+  if (!supported_colour(d->cinfo)) {
+    return make_error(ErrorCode::UnsupportedFormat, "JPEG colour space not supported");
+  }
+  Header h;
+  h.format = ImageFormat::Jpeg;
+  h.width = static_cast<int>(d->cinfo.image_width);
+  h.height = static_cast<int>(d->cinfo.image_height);
+  h.orientation = orientation_of(d->cinfo);
+  return h;
+}
+
+Status decode_jpeg(Bytes data, const DecodeHints& hints, RowSink& sink) {
+  DecompressorPtr d = make_decompressor();
+  if (setjmp(d->err.jump)) return corrupt(std::string("JPEG: ") + d->err.message);
+  jpeg_decompress_struct& cinfo = d->cinfo;
+  open(*d, data);
+  jpeg_read_header(&cinfo, TRUE);
+  if (!supported_colour(cinfo)) {
+    return make_error(ErrorCode::UnsupportedFormat, "JPEG colour space not supported");
+  }
+  const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_RGBX;
+  cinfo.scale_num = static_cast<unsigned>(hints.scale_num < 1 || hints.scale_num > 8 ? 8 : hints.scale_num);
+  cinfo.scale_denom = 8;
+  jpeg_start_decompress(&cinfo);
+
+  const JDIMENSION width = cinfo.output_width;
+  const int rows_per_read = cinfo.rec_outbuf_height < 1 ? 1 : cinfo.rec_outbuf_height;
+  JSAMPARRAY buffer = (*cinfo.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&cinfo), JPOOL_IMAGE,
+                                                 width * 4, static_cast<JDIMENSION>(rows_per_read));
+  JSAMPARRAY converted = cmyk ? (*cinfo.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&cinfo),
+                                                           JPOOL_IMAGE, width * 4, 1)
+                              : nullptr;
+  {
+    const Status began =
+        sink.begin(static_cast<int>(width), static_cast<int>(cinfo.output_height), false);
+    if (!began) return began;
+  }
+  while (cinfo.output_scanline < cinfo.output_height) {
+    const JDIMENSION got = jpeg_read_scanlines(&cinfo, buffer, static_cast<JDIMENSION>(rows_per_read));
+    if (got == 0) return corrupt("JPEG: no scanlines");  // suspension cannot happen with a memory source
+    for (JDIMENSION r = 0; r < got; ++r) {
+      const std::uint8_t* row = buffer[r];
+      if (cmyk) {
+        cmyk_to_rgbx(buffer[r], converted[0], width, cinfo.saw_Adobe_marker != 0);
+        row = converted[0];
+      }
+      if (!sink.row(row)) return Ok{};  // the rest is not needed
+    }
+  }
+  return Ok{};
+}
+
+Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality) {
+  CompressorPtr c(new Compressor);
+  c->cinfo.err = jpeg_std_error(&c->err.pub);
+  c->err.pub.error_exit = on_error;
+  if (setjmp(c->err.jump)) {
+    return make_error(ErrorCode::Internal, std::string("JPEG encoder: ") + c->err.message);
+  }
+  jpeg_compress_struct& cinfo = c->cinfo;
+  jpeg_create_compress(&cinfo);
+  c->created = true;
+  jpeg_mem_dest(&cinfo, &c->out, &c->out_size);
+  cinfo.image_width = static_cast<JDIMENSION>(image.width);
+  cinfo.image_height = static_cast<JDIMENSION>(image.height);
+  cinfo.input_components = 4;
+  cinfo.in_color_space = JCS_EXT_RGBX;  // alpha, if any, was flattened by the caller
+  jpeg_set_defaults(&cinfo);            // YCbCr with 2x2 chroma: 4:2:0
+  jpeg_set_quality(&cinfo, quality, TRUE);
+  cinfo.optimize_coding = TRUE;
+  jpeg_simple_progression(&cinfo);
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = const_cast<JSAMPROW>(image.row(static_cast<int>(cinfo.next_scanline)));
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  return std::vector<std::uint8_t>(c->out, c->out + c->out_size);
+}
+
+}  // namespace nic::detail

@@ -1,0 +1,150 @@
+// WebP through libwebp (still images; the first frame of an animation via
+// libwebpdemux). Encodes lossy, method 4, alpha kept.
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include <webp/decode.h>
+#include <webp/demux.h>
+#include <webp/encode.h>
+
+#include "image.h"
+
+namespace nic::detail {
+namespace {
+
+struct DemuxDeleter {
+  void operator()(WebPDemuxer* d) const { WebPDemuxDelete(d); }
+};
+using DemuxPtr = std::unique_ptr<WebPDemuxer, DemuxDeleter>;
+
+struct AnimDecoderDeleter {
+  void operator()(WebPAnimDecoder* d) const { WebPAnimDecoderDelete(d); }
+};
+using AnimDecoderPtr = std::unique_ptr<WebPAnimDecoder, AnimDecoderDeleter>;
+
+struct PictureDeleter {
+  void operator()(WebPPicture* p) const {
+    WebPPictureFree(p);
+    delete p;
+  }
+};
+using PicturePtr = std::unique_ptr<WebPPicture, PictureDeleter>;
+
+struct WriterDeleter {
+  void operator()(WebPMemoryWriter* w) const {
+    WebPMemoryWriterClear(w);
+    delete w;
+  }
+};
+using WriterPtr = std::unique_ptr<WebPMemoryWriter, WriterDeleter>;
+
+WebPData as_webp_data(Bytes data) { return WebPData{data.data(), data.size()}; }
+
+int orientation_of(Bytes data) {
+  const WebPData wd = as_webp_data(data);
+  DemuxPtr demux(WebPDemux(&wd));
+  if (!demux) return 1;
+  WebPChunkIterator it;
+  int orientation = 1;
+  if (WebPDemuxGetChunk(demux.get(), "EXIF", 1, &it)) {
+    orientation = exif_orientation(Bytes(it.chunk.bytes, it.chunk.size));
+    WebPDemuxReleaseChunkIterator(&it);
+  }
+  return orientation;
+}
+
+}  // namespace
+
+Result<Header> probe_webp(Bytes data) {
+  WebPBitstreamFeatures f;
+  const VP8StatusCode rc = WebPGetFeatures(data.data(), data.size(), &f);
+  if (rc != VP8_STATUS_OK) return corrupt("WebP: unreadable header");
+  Header h;
+  h.format = ImageFormat::Webp;
+  h.width = f.width;
+  h.height = f.height;
+  h.alpha = f.has_alpha != 0;
+  h.animated = f.has_animation != 0;
+  h.orientation = orientation_of(data);
+  return h;
+}
+
+Status decode_webp(Bytes data, RowSink& sink) {
+  WebPBitstreamFeatures f;
+  if (WebPGetFeatures(data.data(), data.size(), &f) != VP8_STATUS_OK) {
+    return corrupt("WebP: unreadable header");
+  }
+  const auto bytes = rgba_bytes(static_cast<std::uint64_t>(f.width), static_cast<std::uint64_t>(f.height));
+  if (!bytes) return make_error(ErrorCode::TooManyPixels, "WebP dimensions out of range");
+  const std::size_t stride = static_cast<std::size_t>(f.width) * 4;
+
+  if (f.has_animation) {
+    // The first frame, composed onto the canvas.
+    const WebPData wd = as_webp_data(data);
+    WebPAnimDecoderOptions opts;
+    if (!WebPAnimDecoderOptionsInit(&opts)) return make_error(ErrorCode::Internal, "WebP: version mismatch");
+    opts.color_mode = MODE_RGBA;
+    opts.use_threads = 0;
+    AnimDecoderPtr dec(WebPAnimDecoderNew(&wd, &opts));
+    if (!dec) return corrupt("WebP: unreadable animation");
+    WebPAnimInfo info;
+    if (!WebPAnimDecoderGetInfo(dec.get(), &info)) return corrupt("WebP: unreadable animation");
+    if (static_cast<int>(info.canvas_width) != f.width || static_cast<int>(info.canvas_height) != f.height) {
+      return corrupt("WebP: inconsistent canvas size");
+    }
+    std::uint8_t* frame = nullptr;
+    int timestamp = 0;
+    if (!WebPAnimDecoderGetNext(dec.get(), &frame, &timestamp) || frame == nullptr) {
+      return corrupt("WebP: unreadable first frame");
+    }
+    if (auto s = sink.begin(f.width, f.height, true); !s) return s;
+    for (int y = 0; y < f.height; ++y) {
+      if (!sink.row(frame + stride * static_cast<std::size_t>(y))) break;
+    }
+    return Ok{};
+  }
+
+  std::vector<std::uint8_t> pixels(*bytes);
+  if (WebPDecodeRGBAInto(data.data(), data.size(), pixels.data(), pixels.size(),
+                         static_cast<int>(stride)) == nullptr) {
+    return corrupt("WebP: unreadable image data");
+  }
+  if (auto s = sink.begin(f.width, f.height, f.has_alpha != 0); !s) return s;
+  for (int y = 0; y < f.height; ++y) {
+    if (!sink.row(pixels.data() + stride * static_cast<std::size_t>(y))) break;
+  }
+  return Ok{};
+}
+
+Result<std::vector<std::uint8_t>> encode_webp(const Image& image, int quality) {
+  WebPConfig config;
+  if (!WebPConfigInit(&config)) return make_error(ErrorCode::Internal, "WebP: version mismatch");
+  config.quality = static_cast<float>(quality);
+  config.method = 4;
+  config.alpha_quality = 100;
+  config.thread_level = 0;
+  if (!WebPValidateConfig(&config)) return make_error(ErrorCode::Internal, "WebP: bad configuration");
+
+  PicturePtr pic(new WebPPicture());  // zeroed: WebPPictureFree is safe on it
+  if (!WebPPictureInit(pic.get())) return make_error(ErrorCode::Internal, "WebP: version mismatch");
+  pic->width = image.width;
+  pic->height = image.height;
+  pic->use_argb = 0;  // import straight to YUV(A) for the lossy encoder
+  const int stride = image.width * 4;
+  const int imported = image.alpha ? WebPPictureImportRGBA(pic.get(), image.pixels.data(), stride)
+                                   : WebPPictureImportRGBX(pic.get(), image.pixels.data(), stride);
+  if (!imported) return make_error(ErrorCode::Internal, "WebP: out of memory");
+
+  WriterPtr writer(new WebPMemoryWriter());
+  WebPMemoryWriterInit(writer.get());
+  pic->writer = WebPMemoryWrite;
+  pic->custom_ptr = writer.get();
+  if (!WebPEncode(&config, pic.get())) {
+    return make_error(ErrorCode::Internal,
+                      "WebP encoder failed (error " + std::to_string(pic->error_code) + ")");
+  }
+  return std::vector<std::uint8_t>(writer->mem, writer->mem + writer->size);
+}
+
+}  // namespace nic::detail

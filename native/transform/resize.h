@@ -1,0 +1,73 @@
+// Lanczos3 resampler: separable, two passes, precomputed fixed-point weights
+// (14 bits), SSE2 inner loops with a portable fallback. Alpha is premultiplied
+// while filtering so transparent edges get no dark fringe.
+//
+// It is a RowSink: the decoder streams rows into the horizontal pass, which
+// keeps only the resized rows the vertical pass needs; rows below the crop are
+// never requested, so the decoder can stop early.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "image.h"
+
+namespace nic::detail {
+
+// What to resize, in the coordinates of the full-size stored image (before
+// any scale-on-load): the crop region (may be fractional after scaling) and
+// the output size.
+struct ResizePlan {
+  int source_w = 0;
+  int source_h = 0;
+  double crop_x = 0;
+  double crop_y = 0;
+  double crop_w = 0;
+  double crop_h = 0;
+  int out_w = 0;
+  int out_h = 0;
+};
+
+// Per output pixel: the first input index and the weights of its taps.
+struct FilterTaps {
+  int taps = 0;                      // per output pixel, a multiple of 4
+  std::vector<int> start;            // first input index per output pixel
+  std::vector<std::int16_t> weight;  // taps per output pixel, sum 1 << 14
+};
+
+// Lanczos3 weights mapping [offset, offset + length) of an axis of `in_size`
+// pixels onto `out_size` pixels. Taps beyond the axis are dropped and the rest
+// renormalised. Padding taps have weight 0; start + taps <= max(in_size, taps).
+FilterTaps lanczos3_taps(int in_size, double offset, double length, int out_size);
+
+class Resampler final : public RowSink {
+ public:
+  explicit Resampler(const ResizePlan& plan) : plan_(plan) {}
+
+  Status begin(int width, int height, bool alpha) override;
+  bool row(const std::uint8_t* rgba) override;
+
+  // The resized image (alpha un-premultiplied). CORRUPT_IMAGE when the
+  // decoder delivered fewer rows than needed.
+  Result<Image> finish();
+
+ private:
+  ResizePlan plan_;
+  int in_w_ = 0;
+  int in_h_ = 0;
+  bool alpha_ = false;
+  FilterTaps h_;
+  FilterTaps v_;
+  int first_row_ = 0;  // rows [first_row_, last_row_] feed the vertical pass
+  int last_row_ = -1;
+  int next_row_ = 0;
+  std::size_t tmp_stride_ = 0;           // bytes per horizontally resized row
+  std::vector<std::uint8_t> tmp_;        // rows first_row_..last_row_, out_w wide
+  std::vector<std::uint8_t> scratch_;    // one padded input row
+};
+
+// Premultiplies / un-premultiplies RGB by A in place (n pixels).
+void premultiply(std::uint8_t* rgba, std::size_t n);
+void unpremultiply(std::uint8_t* rgba, std::size_t n);
+
+}  // namespace nic::detail

@@ -1,0 +1,578 @@
+// Test inputs made in code with the codec libraries themselves (not through
+// the engine), decoders for the engine's outputs, and image measures.
+// Header-only so the benchmark can reuse the generators.
+#pragma once
+
+#include <avif/avif.h>
+#include <gif_lib.h>
+#include <spng.h>
+#include <webp/decode.h>
+#include <webp/encode.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csetjmp>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <jpeglib.h>
+
+namespace fixture {
+
+using Bytes = std::vector<std::uint8_t>;
+
+// Interleaved 8-bit pixels; channels 1..4.
+struct Pixels {
+  int w = 0;
+  int h = 0;
+  int c = 4;
+  std::vector<std::uint8_t> p;
+  std::uint8_t* at(int x, int y) { return &p[(static_cast<std::size_t>(y) * w + x) * c]; }
+  const std::uint8_t* at(int x, int y) const { return &p[(static_cast<std::size_t>(y) * w + x) * c]; }
+};
+
+inline Pixels blank(int w, int h, int c) {
+  Pixels px;
+  px.w = w;
+  px.h = h;
+  px.c = c;
+  px.p.assign(static_cast<std::size_t>(w) * h * c, 0);
+  return px;
+}
+
+// Deterministic pseudo-random numbers (xorshift).
+struct Rng {
+  std::uint32_t s = 2463534242u;
+  std::uint32_t next() {
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    return s;
+  }
+};
+
+// Photo-like RGB: smooth gradients, soft blobs, fine texture and a few hard
+// edges. Deterministic.
+inline Pixels photo(int w, int h) {
+  Pixels px = blank(w, h, 3);
+  Rng rng;
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      const double u = static_cast<double>(x) / w;
+      const double v = static_cast<double>(y) / h;
+      double r = 90 + 120 * u + 30 * std::sin(v * 9.0 + u * 3.0);
+      double g = 70 + 100 * v + 40 * std::sin(u * 13.0) * std::cos(v * 7.0);
+      double b = 150 - 80 * u * v + 35 * std::cos((u + v) * 11.0);
+      const double dx = u - 0.62, dy = v - 0.4;
+      const double blob = std::exp(-(dx * dx + dy * dy) * 40.0);
+      r += 90 * blob;
+      g += 40 * blob;
+      b -= 60 * blob;
+      if (((x / std::max(1, w / 9)) + (y / std::max(1, h / 7))) % 5 == 0 && u > 0.15 && u < 0.35) {
+        r *= 0.6;
+        g *= 0.6;
+        b *= 0.6;
+      }
+      const double t = (static_cast<int>(rng.next() % 17) - 8) * 0.9;  // grain
+      std::uint8_t* p = px.at(x, y);
+      p[0] = static_cast<std::uint8_t>(std::clamp(r + t, 0.0, 255.0));
+      p[1] = static_cast<std::uint8_t>(std::clamp(g + t, 0.0, 255.0));
+      p[2] = static_cast<std::uint8_t>(std::clamp(b + t, 0.0, 255.0));
+    }
+  }
+  return px;
+}
+
+// Screenshot-like RGB: flat panels, thin rules, "text" made of small glyph
+// blocks, a coloured toolbar.
+inline Pixels screenshot(int w, int h) {
+  Pixels px = blank(w, h, 3);
+  Rng rng;
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      std::uint8_t* p = px.at(x, y);
+      std::uint8_t r = 250, g = 250, b = 250;
+      if (y < h / 16) {
+        r = 35; g = 40; b = 48;  // title bar
+      } else if (x < w / 6) {
+        r = 242; g = 243; b = 245;  // sidebar
+      }
+      if (y % 120 == 0 || x == w / 6) r = g = b = 220;  // rules
+      p[0] = r;
+      p[1] = g;
+      p[2] = b;
+    }
+  }
+  // Text lines: glyph-sized dark blocks with gaps.
+  for (int line = 0; line < h / 24; ++line) {
+    const int y0 = h / 16 + 12 + line * 24;
+    if (y0 + 12 >= h) break;
+    int x = w / 6 + 20 + static_cast<int>(rng.next() % 30);
+    const int end = w - 40 - static_cast<int>(rng.next() % (w / 3 + 1));
+    while (x < end) {
+      const int gw = 5 + static_cast<int>(rng.next() % 4);
+      const bool space = rng.next() % 6 == 0;
+      for (int yy = 0; yy < 11 && !space; ++yy) {
+        for (int xx = 0; xx < gw; ++xx) {
+          if ((rng.next() & 3) == 0) continue;  // glyph holes
+          std::uint8_t* p = px.at(std::min(x + xx, w - 1), y0 + yy);
+          const bool link = line % 7 == 3;
+          p[0] = link ? 30 : 40;
+          p[1] = link ? 90 : 42;
+          p[2] = link ? 200 : 46;
+        }
+      }
+      x += gw + 2;
+    }
+  }
+  return px;
+}
+
+// ---- encoders (used to make inputs) ----------------------------------------
+
+struct JpegOptions {
+  int quality = 90;
+  int orientation = 0;  // 0: no EXIF; 1..8: an APP1 Exif segment with that tag
+  bool progressive = false;
+  bool cmyk = false;           // input is CMYK (c == 4)
+  bool adobe_inverted = true;  // CMYK: write the Adobe marker (values are inverted)
+  bool grayscale = false;      // input is gray (c == 1)
+};
+
+// The EXIF APP1 payload (after the marker and length): "Exif\0\0" + a
+// big-endian TIFF header + IFD0 with only the orientation tag.
+inline Bytes exif_app1(int orientation, bool little_endian = false) {
+  Bytes b = {'E', 'x', 'i', 'f', 0, 0};
+  auto u16 = [&](unsigned v) {
+    if (little_endian) {
+      b.push_back(static_cast<std::uint8_t>(v & 0xFF));
+      b.push_back(static_cast<std::uint8_t>(v >> 8));
+    } else {
+      b.push_back(static_cast<std::uint8_t>(v >> 8));
+      b.push_back(static_cast<std::uint8_t>(v & 0xFF));
+    }
+  };
+  auto u32 = [&](std::uint32_t v) {
+    if (little_endian) {
+      u16(v & 0xFFFF);
+      u16(v >> 16);
+    } else {
+      u16(v >> 16);
+      u16(v & 0xFFFF);
+    }
+  };
+  b.push_back(little_endian ? 'I' : 'M');
+  b.push_back(little_endian ? 'I' : 'M');
+  u16(42);
+  u32(8);           // IFD0 offset
+  u16(2);           // entries
+  u16(0x010F);      // Make (ASCII, 4 bytes inline) - a tag before the one we want
+  u16(2);
+  u32(4);
+  b.insert(b.end(), {'n', 'i', 'c', 0});
+  u16(0x0112);      // Orientation
+  u16(3);           // SHORT
+  u32(1);
+  u16(static_cast<unsigned>(orientation));
+  u16(0);
+  u32(0);           // next IFD
+  return b;
+}
+
+struct JpegErr {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+};
+inline void jpeg_err_exit(j_common_ptr c) { std::longjmp(reinterpret_cast<JpegErr*>(c->err)->jump, 1); }
+
+inline Bytes encode_jpeg(const Pixels& px, const JpegOptions& o = {}) {
+  jpeg_compress_struct cinfo{};
+  JpegErr err{};
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  cinfo.err = jpeg_std_error(&err.pub);
+  err.pub.error_exit = jpeg_err_exit;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_compress(&cinfo);
+    std::free(out);
+    return {};
+  }
+  jpeg_create_compress(&cinfo);
+  jpeg_mem_dest(&cinfo, &out, &size);
+  cinfo.image_width = static_cast<JDIMENSION>(px.w);
+  cinfo.image_height = static_cast<JDIMENSION>(px.h);
+  cinfo.input_components = px.c;
+  cinfo.in_color_space = o.cmyk ? JCS_CMYK : (px.c == 1 ? JCS_GRAYSCALE : (px.c == 4 ? JCS_EXT_RGBX : JCS_RGB));
+  jpeg_set_defaults(&cinfo);
+  if (o.cmyk) {
+    jpeg_set_colorspace(&cinfo, o.adobe_inverted ? JCS_YCCK : JCS_CMYK);
+    cinfo.write_Adobe_marker = o.adobe_inverted ? TRUE : FALSE;
+  }
+  jpeg_set_quality(&cinfo, o.quality, TRUE);
+  if (o.progressive) jpeg_simple_progression(&cinfo);
+  jpeg_start_compress(&cinfo, TRUE);
+  if (o.orientation > 0) {
+    const Bytes app1 = exif_app1(o.orientation);
+    jpeg_write_marker(&cinfo, JPEG_APP0 + 1, app1.data(), static_cast<unsigned>(app1.size()));
+  }
+  while (cinfo.next_scanline < cinfo.image_height) {
+    JSAMPROW row = const_cast<JSAMPROW>(px.at(0, static_cast<int>(cinfo.next_scanline)));
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  Bytes b(out, out + size);
+  std::free(out);
+  return b;
+}
+
+struct PngOptions {
+  int color_type = 2;  // SPNG_COLOR_TYPE_*
+  int bit_depth = 8;
+  bool interlace = false;
+  std::vector<std::uint8_t> palette;  // RGB triples for color type 3
+  std::vector<std::uint8_t> trns;     // alpha per palette entry
+  int orientation = 0;                // eXIf chunk
+};
+
+// `raw` is the image data in PNG's own layout for the colour type and depth
+// (16-bit samples big-endian), rows packed.
+inline Bytes encode_png_raw(int w, int h, const std::vector<std::uint8_t>& raw, const PngOptions& o) {
+  spng_ctx* ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+  spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
+  spng_ihdr ihdr{};
+  ihdr.width = static_cast<std::uint32_t>(w);
+  ihdr.height = static_cast<std::uint32_t>(h);
+  ihdr.bit_depth = static_cast<std::uint8_t>(o.bit_depth);
+  ihdr.color_type = static_cast<std::uint8_t>(o.color_type);
+  ihdr.interlace_method = o.interlace ? 1 : 0;
+  spng_set_ihdr(ctx, &ihdr);
+  if (o.color_type == SPNG_COLOR_TYPE_INDEXED) {
+    spng_plte plte{};
+    plte.n_entries = static_cast<std::uint32_t>(o.palette.size() / 3);
+    for (std::uint32_t i = 0; i < plte.n_entries; ++i) {
+      plte.entries[i].red = o.palette[i * 3];
+      plte.entries[i].green = o.palette[i * 3 + 1];
+      plte.entries[i].blue = o.palette[i * 3 + 2];
+    }
+    spng_set_plte(ctx, &plte);
+    if (!o.trns.empty()) {
+      spng_trns trns{};
+      trns.n_type3_entries = static_cast<std::uint32_t>(o.trns.size());
+      for (std::size_t i = 0; i < o.trns.size(); ++i) trns.type3_alpha[i] = o.trns[i];
+      spng_set_trns(ctx, &trns);
+    }
+  }
+  Bytes exif;
+  if (o.orientation > 0) {
+    exif = exif_app1(o.orientation, true);
+    spng_exif e{};
+    e.length = exif.size() - 6;  // the chunk holds the TIFF data only
+    e.data = reinterpret_cast<char*>(exif.data() + 6);
+    spng_set_exif(ctx, &e);
+  }
+  const int rc = spng_encode_image(ctx, raw.data(), raw.size(), SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
+  Bytes b;
+  if (rc == 0) {
+    std::size_t len = 0;
+    int err = 0;
+    void* buf = spng_get_png_buffer(ctx, &len, &err);
+    if (buf) {
+      b.assign(static_cast<std::uint8_t*>(buf), static_cast<std::uint8_t*>(buf) + len);
+      std::free(buf);
+    }
+  }
+  spng_ctx_free(ctx);
+  return b;
+}
+
+// 8-bit RGB (c=3), RGBA (c=4), gray (c=1) or gray+alpha (c=2).
+inline Bytes encode_png(const Pixels& px, PngOptions o = {}) {
+  static constexpr int kType[5] = {0, SPNG_COLOR_TYPE_GRAYSCALE, SPNG_COLOR_TYPE_GRAYSCALE_ALPHA,
+                                   SPNG_COLOR_TYPE_TRUECOLOR, SPNG_COLOR_TYPE_TRUECOLOR_ALPHA};
+  o.color_type = kType[px.c];
+  o.bit_depth = 8;
+  return encode_png_raw(px.w, px.h, px.p, o);
+}
+
+// 16-bit RGB(A) from 8-bit values: v in the high byte, noise in the low byte.
+inline Bytes encode_png16(const Pixels& px) {
+  std::vector<std::uint8_t> raw;
+  raw.reserve(px.p.size() * 2);
+  for (std::uint8_t v : px.p) {
+    // SPNG_FMT_PNG takes 16-bit samples in host byte order.
+    const auto sample = static_cast<std::uint16_t>((v << 8) | (v ^ 0x5A));
+    std::uint8_t two[2];
+    std::memcpy(two, &sample, 2);
+    raw.push_back(two[0]);
+    raw.push_back(two[1]);
+  }
+  PngOptions o;
+  o.color_type = px.c == 4 ? SPNG_COLOR_TYPE_TRUECOLOR_ALPHA : SPNG_COLOR_TYPE_TRUECOLOR;
+  o.bit_depth = 16;
+  return encode_png_raw(px.w, px.h, raw, o);
+}
+
+inline Bytes encode_webp_rgba(const Pixels& px, bool lossless = false) {
+  std::uint8_t* out = nullptr;
+  std::size_t size = 0;
+  if (px.c == 4) {
+    size = lossless ? WebPEncodeLosslessRGBA(px.p.data(), px.w, px.h, px.w * 4, &out)
+                    : WebPEncodeRGBA(px.p.data(), px.w, px.h, px.w * 4, 92, &out);
+  } else {
+    size = lossless ? WebPEncodeLosslessRGB(px.p.data(), px.w, px.h, px.w * 3, &out)
+                    : WebPEncodeRGB(px.p.data(), px.w, px.h, px.w * 3, 92, &out);
+  }
+  Bytes b(out, out + size);
+  WebPFree(out);
+  return b;
+}
+
+inline Bytes encode_avif_rgb(const Pixels& px, int quantizer = 10) {
+  avifImage* img = avifImageCreate(static_cast<std::uint32_t>(px.w), static_cast<std::uint32_t>(px.h), 8,
+                                   AVIF_PIXEL_FORMAT_YUV444);
+  avifRGBImage rgb;
+  avifRGBImageSetDefaults(&rgb, img);
+  rgb.format = px.c == 4 ? AVIF_RGB_FORMAT_RGBA : AVIF_RGB_FORMAT_RGB;
+  rgb.depth = 8;
+  rgb.pixels = const_cast<std::uint8_t*>(px.p.data());
+  rgb.rowBytes = static_cast<std::uint32_t>(px.w * px.c);
+  Bytes b;
+  if (avifImageRGBToYUV(img, &rgb) == AVIF_RESULT_OK) {
+    avifEncoder* enc = avifEncoderCreate();
+    enc->speed = 10;
+    enc->minQuantizer = enc->maxQuantizer = quantizer;
+    enc->minQuantizerAlpha = enc->maxQuantizerAlpha = 0;
+    avifRWData out = AVIF_DATA_EMPTY;
+    if (avifEncoderWrite(enc, img, &out) == AVIF_RESULT_OK) b.assign(out.data, out.data + out.size);
+    avifRWDataFree(&out);
+    avifEncoderDestroy(enc);
+  }
+  avifImageDestroy(img);
+  return b;
+}
+
+// A GIF with `frames` frames of w x h; frame f is filled with palette colour
+// f+1 (or, with `pattern`, diagonal stripes of colours 1..3), except a
+// transparent (index 0) band of the left quarter when `transparent`.
+inline Bytes encode_gif(int w, int h, int frames, bool transparent,
+                        const std::vector<GifColorType>& colours, bool pattern = false) {
+  struct Writer {
+    Bytes out;
+  } writer;
+  auto write = [](GifFileType* g, const GifByteType* data, int n) -> int {
+    auto* wr = static_cast<Writer*>(g->UserData);
+    wr->out.insert(wr->out.end(), data, data + n);
+    return n;
+  };
+  int err = 0;
+  GifFileType* gif = EGifOpen(&writer, write, &err);
+  if (!gif) return {};
+  ColorMapObject* map = GifMakeMapObject(8, nullptr);
+  for (int i = 0; i < 8; ++i) {
+    map->Colors[i] = i < static_cast<int>(colours.size()) ? colours[static_cast<std::size_t>(i)]
+                                                           : GifColorType{0, 0, 0};
+  }
+  EGifSetGifVersion(gif, true);
+  EGifPutScreenDesc(gif, w, h, 8, 0, map);
+  if (frames > 1) {
+    // NETSCAPE2.0 looping extension.
+    const GifByteType app[] = {'N', 'E', 'T', 'S', 'C', 'A', 'P', 'E', '2', '.', '0'};
+    const GifByteType loop[] = {1, 0, 0};
+    EGifPutExtensionLeader(gif, APPLICATION_EXT_FUNC_CODE);
+    EGifPutExtensionBlock(gif, sizeof app, app);
+    EGifPutExtensionBlock(gif, sizeof loop, loop);
+    EGifPutExtensionTrailer(gif);
+  }
+  std::vector<GifPixelType> line(static_cast<std::size_t>(w));
+  for (int f = 0; f < frames; ++f) {
+    GraphicsControlBlock gcb{};
+    gcb.DisposalMode = DISPOSE_BACKGROUND;
+    gcb.DelayTime = 10;
+    gcb.TransparentColor = transparent ? 0 : NO_TRANSPARENT_COLOR;
+    GifByteType ext[4];
+    const std::size_t len = EGifGCBToExtension(&gcb, ext);
+    EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, static_cast<int>(len), ext);
+    EGifPutImageDesc(gif, 0, 0, w, h, false, nullptr);
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        line[static_cast<std::size_t>(x)] =
+            static_cast<GifPixelType>((transparent && x < w / 4) ? 0
+                                      : pattern                   ? ((x / 3 + y / 2 + f) % 3) + 1
+                                                                  : (f % 7) + 1);
+      }
+      EGifPutLine(gif, line.data(), w);
+    }
+  }
+  GifFreeMapObject(map);
+  EGifCloseFile(gif, &err);
+  return writer.out;
+}
+
+// ---- decoders (to check outputs) -------------------------------------------
+
+// Decodes JPEG, PNG, WebP or AVIF to RGBA (c = 4). Empty on failure.
+inline Pixels decode(const Bytes& b) {
+  Pixels px;
+  if (b.size() > 3 && b[0] == 0xFF && b[1] == 0xD8) {
+    jpeg_decompress_struct cinfo{};
+    JpegErr err{};
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = jpeg_err_exit;
+    if (setjmp(err.jump)) {
+      jpeg_destroy_decompress(&cinfo);
+      return {};
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, b.data(), static_cast<unsigned long>(b.size()));
+    jpeg_read_header(&cinfo, TRUE);
+    cinfo.out_color_space = JCS_EXT_RGBA;
+    jpeg_start_decompress(&cinfo);
+    px = blank(static_cast<int>(cinfo.output_width), static_cast<int>(cinfo.output_height), 4);
+    while (cinfo.output_scanline < cinfo.output_height) {
+      JSAMPROW row = px.at(0, static_cast<int>(cinfo.output_scanline));
+      jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    return px;
+  }
+  if (b.size() > 8 && b[0] == 0x89 && b[1] == 'P') {
+    spng_ctx* ctx = spng_ctx_new(0);
+    spng_set_png_buffer(ctx, b.data(), b.size());
+    spng_ihdr ihdr{};
+    std::size_t len = 0;
+    if (spng_get_ihdr(ctx, &ihdr) == 0 && spng_decoded_image_size(ctx, SPNG_FMT_RGBA8, &len) == 0) {
+      px = blank(static_cast<int>(ihdr.width), static_cast<int>(ihdr.height), 4);
+      if (spng_decode_image(ctx, px.p.data(), len, SPNG_FMT_RGBA8, SPNG_DECODE_TRNS) != 0) px = {};
+    }
+    spng_ctx_free(ctx);
+    return px;
+  }
+  if (b.size() > 12 && std::memcmp(b.data(), "RIFF", 4) == 0) {
+    int w = 0, h = 0;
+    std::uint8_t* out = WebPDecodeRGBA(b.data(), b.size(), &w, &h);
+    if (out) {
+      px = blank(w, h, 4);
+      std::memcpy(px.p.data(), out, px.p.size());
+      WebPFree(out);
+    }
+    return px;
+  }
+  if (b.size() > 12 && std::memcmp(b.data() + 4, "ftyp", 4) == 0) {
+    avifDecoder* dec = avifDecoderCreate();
+    avifImage* img = avifImageCreateEmpty();
+    if (avifDecoderReadMemory(dec, img, b.data(), b.size()) == AVIF_RESULT_OK) {
+      px = blank(static_cast<int>(img->width), static_cast<int>(img->height), 4);
+      avifRGBImage rgb;
+      avifRGBImageSetDefaults(&rgb, img);
+      rgb.format = AVIF_RGB_FORMAT_RGBA;
+      rgb.depth = 8;
+      rgb.pixels = px.p.data();
+      rgb.rowBytes = static_cast<std::uint32_t>(px.w * 4);
+      if (avifImageYUVToRGB(img, &rgb) != AVIF_RESULT_OK) px = {};
+    }
+    avifImageDestroy(img);
+    avifDecoderDestroy(dec);
+    return px;
+  }
+  return px;
+}
+
+// Does the container carry EXIF (or XMP) metadata?
+inline bool has_metadata(const Bytes& b) {
+  const std::string s(b.begin(), b.end());
+  return s.find("Exif") != std::string::npos || s.find("eXIf") != std::string::npos ||
+         s.find("EXIF") != std::string::npos || s.find("<x:xmpmeta") != std::string::npos;
+}
+
+// ---- measures --------------------------------------------------------------
+
+// Area-average (box) downscale of RGB(A) channels of `src` region to w x h,
+// in premultiplied alpha. Returns c = 4.
+inline Pixels area_resize(const Pixels& src, double x0, double y0, double cw, double ch, int w, int h) {
+  Pixels out = blank(w, h, 4);
+  const double sx = cw / w;
+  const double sy = ch / h;
+  for (int oy = 0; oy < h; ++oy) {
+    const double fy0 = y0 + oy * sy, fy1 = fy0 + sy;
+    for (int ox = 0; ox < w; ++ox) {
+      const double fx0 = x0 + ox * sx, fx1 = fx0 + sx;
+      double acc[4] = {0, 0, 0, 0};
+      double area = 0;
+      for (int y = static_cast<int>(fy0); y < static_cast<int>(std::ceil(fy1)) && y < src.h; ++y) {
+        const double wy = std::min(fy1, y + 1.0) - std::max(fy0, static_cast<double>(y));
+        for (int x = static_cast<int>(fx0); x < static_cast<int>(std::ceil(fx1)) && x < src.w; ++x) {
+          const double wx = std::min(fx1, x + 1.0) - std::max(fx0, static_cast<double>(x));
+          const double wgt = wx * wy;
+          const std::uint8_t* p = src.at(x, y);
+          const double a = (src.c == 4 ? p[3] : (src.c == 2 ? p[1] : 255)) / 255.0;
+          const int nc = src.c >= 3 ? 3 : 1;
+          for (int c = 0; c < 3; ++c) acc[c] += wgt * a * p[nc == 3 ? c : 0];
+          acc[3] += wgt * a;
+          area += wgt;
+        }
+      }
+      std::uint8_t* q = out.at(ox, oy);
+      const double alpha = acc[3] / area;
+      for (int c = 0; c < 3; ++c) {
+        const double v = alpha > 0 ? acc[c] / area / alpha : 0.0;
+        q[c] = static_cast<std::uint8_t>(std::min(255.0, std::max(0.0, v) + 0.5));
+      }
+      q[3] = static_cast<std::uint8_t>(std::min(255.0, alpha * 255.0 + 0.5));
+    }
+  }
+  return out;
+}
+
+// PSNR over the premultiplied RGB of two RGBA images of the same size: what
+// is seen, so the colour of nearly clear pixels weighs as little as it shows.
+// For opaque images this is plain RGB PSNR.
+inline double psnr(const Pixels& a, const Pixels& b) {
+  if (a.w != b.w || a.h != b.h || a.c != 4 || b.c != 4) return 0;
+  double se = 0;
+  std::size_t n = 0;
+  for (int y = 0; y < a.h; ++y) {
+    for (int x = 0; x < a.w; ++x) {
+      const std::uint8_t* p = a.at(x, y);
+      const std::uint8_t* q = b.at(x, y);
+      for (int c = 0; c < 3; ++c) {
+        const double d = p[c] * (p[3] / 255.0) - q[c] * (q[3] / 255.0);
+        se += d * d;
+      }
+      n += 3;
+    }
+  }
+  if (n == 0) return 0;
+  if (se == 0) return 99;
+  return 10 * std::log10(255.0 * 255.0 / (se / static_cast<double>(n)));
+}
+
+// Converts any channel count to RGBA.
+inline Pixels to_rgba(const Pixels& src) {
+  if (src.c == 4) return src;
+  Pixels out = blank(src.w, src.h, 4);
+  for (int y = 0; y < src.h; ++y) {
+    for (int x = 0; x < src.w; ++x) {
+      const std::uint8_t* p = src.at(x, y);
+      std::uint8_t* q = out.at(x, y);
+      if (src.c >= 3) {
+        q[0] = p[0];
+        q[1] = p[1];
+        q[2] = p[2];
+      } else {
+        q[0] = q[1] = q[2] = p[0];
+      }
+      q[3] = src.c == 2 ? p[1] : 255;
+    }
+  }
+  return out;
+}
+
+}  // namespace fixture

@@ -1,0 +1,192 @@
+// The resampler against a double-precision Lanczos3 computed here, and its
+// invariants (unity gain, tap layout, alpha handling).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include "resize.h"
+#include "transform_fixtures.h"
+
+namespace {
+
+using fixture::Pixels;
+
+double lanczos3(double x) {
+  if (x == 0) return 1;
+  if (std::abs(x) >= 3) return 0;
+  const double pi = 3.14159265358979323846;
+  return 3 * std::sin(pi * x) * std::sin(pi * x / 3) / (pi * pi * x * x);
+}
+
+// Reference: separable Lanczos3 in doubles on premultiplied RGBA, taps
+// outside the image dropped and the rest renormalised.
+Pixels reference(const Pixels& src, double x0, double y0, double cw, double ch, int w, int h) {
+  auto weights = [](int in, double off, double len, int out, int i, int& lo) {
+    const double s = len / out, f = std::max(1.0, s), centre = off + (i + 0.5) * s - 0.5;
+    lo = std::max(0, static_cast<int>(std::ceil(centre - 3 * f)));
+    const int hi = std::min(in - 1, static_cast<int>(std::floor(centre + 3 * f)));
+    std::vector<double> wt;
+    double sum = 0;
+    for (int j = lo; j <= hi; ++j) {
+      wt.push_back(lanczos3((j - centre) / f));
+      sum += wt.back();
+    }
+    for (double& v : wt) v /= sum;
+    return wt;
+  };
+  std::vector<double> tmp(static_cast<std::size_t>(w) * src.h * 4);
+  for (int y = 0; y < src.h; ++y) {
+    for (int i = 0; i < w; ++i) {
+      int lo = 0;
+      const auto wt = weights(src.w, x0, cw, w, i, lo);
+      for (std::size_t k = 0; k < wt.size(); ++k) {
+        const std::uint8_t* p = src.at(lo + static_cast<int>(k), y);
+        const double a = p[3] / 255.0;
+        for (int c = 0; c < 3; ++c) tmp[(static_cast<std::size_t>(y) * w + i) * 4 + c] += wt[k] * p[c] * a;
+        tmp[(static_cast<std::size_t>(y) * w + i) * 4 + 3] += wt[k] * p[3];
+      }
+    }
+  }
+  Pixels out = fixture::blank(w, h, 4);
+  for (int j = 0; j < h; ++j) {
+    int lo = 0;
+    const auto wt = weights(src.h, y0, ch, h, j, lo);
+    for (int i = 0; i < w; ++i) {
+      double acc[4] = {0, 0, 0, 0};
+      for (std::size_t k = 0; k < wt.size(); ++k) {
+        for (int c = 0; c < 4; ++c) acc[c] += wt[k] * tmp[(static_cast<std::size_t>(lo + static_cast<int>(k)) * w + i) * 4 + c];
+      }
+      const double a = std::clamp(acc[3], 0.0, 255.0);
+      std::uint8_t* q = out.at(i, j);
+      for (int c = 0; c < 3; ++c) {
+        const double v = a > 0 ? acc[c] / (a / 255.0) : 0;
+        q[c] = static_cast<std::uint8_t>(std::min(255.0, std::max(0.0, v) + 0.5));
+      }
+      q[3] = static_cast<std::uint8_t>(std::min(255.0, a + 0.5));
+    }
+  }
+  return out;
+}
+
+Pixels run(const Pixels& src, double x0, double y0, double cw, double ch, int w, int h, bool alpha) {
+  nic::detail::ResizePlan plan;
+  plan.source_w = src.w;
+  plan.source_h = src.h;
+  plan.crop_x = x0;
+  plan.crop_y = y0;
+  plan.crop_w = cw;
+  plan.crop_h = ch;
+  plan.out_w = w;
+  plan.out_h = h;
+  nic::detail::Resampler r(plan);
+  REQUIRE(r.begin(src.w, src.h, alpha).ok());
+  for (int y = 0; y < src.h; ++y) {
+    if (!r.row(src.at(0, y))) break;
+  }
+  auto img = r.finish();
+  REQUIRE(img.ok());
+  Pixels out = fixture::blank(img->width, img->height, 4);
+  out.p = img->pixels;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("resize: matches a double-precision Lanczos3", "[transform][resize]") {
+  const Pixels photo = fixture::to_rgba(fixture::photo(300, 200));
+  struct Case {
+    const char* name;
+    double x0, y0, cw, ch;
+    int w, h;
+  };
+  const std::vector<Case> cases = {
+      {"2.5x down", 0, 0, 300, 200, 120, 80},
+      {"3.7x down, odd size", 0, 0, 300, 200, 81, 54},
+      {"8x down", 0, 0, 300, 200, 37, 25},
+      {"identity", 0, 0, 300, 200, 300, 200},
+      {"fractional crop", 40.5, 10.25, 200.5, 150.0, 97, 71},
+      {"stretch one axis", 0, 0, 300, 200, 300, 50},
+      {"slight upscale", 10, 10, 100, 100, 130, 130},
+      {"to one pixel", 0, 0, 300, 200, 1, 1},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.name) {
+      const Pixels got = run(photo, c.x0, c.y0, c.cw, c.ch, c.w, c.h, false);
+      const Pixels want = reference(photo, c.x0, c.y0, c.cw, c.ch, c.w, c.h);
+      const double score = fixture::psnr(got, want);
+      INFO("PSNR " << score);
+      CHECK(score > 45);
+    }
+  }
+  SECTION("with alpha, premultiplied") {
+    Pixels rgba = photo;
+    for (int y = 0; y < rgba.h; ++y) {
+      for (int x = 0; x < rgba.w; ++x) rgba.at(x, y)[3] = static_cast<std::uint8_t>((x * 255) / (rgba.w - 1));
+    }
+    const Pixels got = run(rgba, 0, 0, 300, 200, 90, 60, true);
+    const Pixels want = reference(rgba, 0, 0, 300, 200, 90, 60);
+    const double score = fixture::psnr(got, want);
+    INFO("PSNR " << score);
+    CHECK(score > 40);
+  }
+}
+
+TEST_CASE("resize: a flat image stays exactly flat", "[transform][resize]") {
+  Pixels flat = fixture::blank(123, 77, 4);
+  for (std::size_t i = 0; i < flat.p.size(); i += 4) {
+    flat.p[i] = 13;
+    flat.p[i + 1] = 200;
+    flat.p[i + 2] = 255;
+    flat.p[i + 3] = 255;
+  }
+  for (int w : {1, 7, 40, 61, 123}) {
+    const Pixels got = run(flat, 0, 0, 123, 77, w, std::max(1, w * 77 / 123), false);
+    for (std::size_t i = 0; i < got.p.size(); i += 4) {
+      if (got.p[i] != 13 || got.p[i + 1] != 200 || got.p[i + 2] != 255) {
+        FAIL("pixel " << i / 4 << " changed at width " << w);
+      }
+    }
+  }
+}
+
+TEST_CASE("resize: taps have unity gain and stay within the row", "[transform][resize]") {
+  struct Case {
+    int in;
+    double off, len;
+    int out;
+  };
+  const std::vector<Case> cases = {{300, 0, 300, 120}, {300, 0, 300, 300}, {5, 0, 5, 1},
+                                   {3, 0, 3, 3},       {1000, 250.5, 400, 17}, {2, 0, 2, 1}};
+  for (const auto& c : cases) {
+    const auto f = nic::detail::lanczos3_taps(c.in, c.off, c.len, c.out);
+    REQUIRE(f.taps % 4 == 0);
+    REQUIRE(f.start.size() == static_cast<std::size_t>(c.out));
+    for (int i = 0; i < c.out; ++i) {
+      int sum = 0;
+      for (int k = 0; k < f.taps; ++k) sum += f.weight[static_cast<std::size_t>(i) * f.taps + k];
+      CHECK(sum == 1 << 14);
+      CHECK(f.start[i] >= 0);
+      CHECK(f.start[i] + f.taps <= std::max(c.in, f.taps));
+      // Weights on taps beyond the axis are zero.
+      for (int k = 0; k < f.taps; ++k) {
+        if (f.start[i] + k >= c.in) CHECK(f.weight[static_cast<std::size_t>(i) * f.taps + k] == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("resize: premultiply round trip", "[transform][resize]") {
+  std::vector<std::uint8_t> px = {200, 100, 50, 255, 200, 100, 50, 0, 255, 255, 255, 128, 10, 20, 30, 1};
+  nic::detail::premultiply(px.data(), 4);
+  CHECK(px[0] == 200);  // opaque untouched
+  CHECK(px[4] == 0);    // clear -> 0
+  CHECK(px[8] == 128);  // 255 * 128 / 255
+  nic::detail::unpremultiply(px.data(), 4);
+  CHECK(px[0] == 200);
+  CHECK(px[1] == 100);
+  CHECK(px[4] == 0);
+  CHECK(px[8] == 255);
+  CHECK(px[9] == 255);
+  CHECK(px[11] == 128);
+}

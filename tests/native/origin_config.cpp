@@ -1,0 +1,109 @@
+// nic-origin settings: defaults, parsing, validation naming the variable, masking.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+
+#include "config.h"
+
+using nic::origin::Config;
+using nic::origin::load_config;
+
+namespace {
+
+nic::origin::EnvGetter env_of(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
+    const auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+}  // namespace
+
+TEST_CASE("origin config: defaults are the contract's", "[origin][config]") {
+  auto c = load_config(env_of({}));
+  REQUIRE(c.ok());
+  CHECK(c->port == 3002);
+  CHECK(c->host == "0.0.0.0");
+  CHECK(c->cache_dir == "./cache");
+  CHECK(c->max_image_size_bytes == 26214400);
+  CHECK(c->upstream_timeout_ms == 15000);
+  CHECK(c->cache_ttl_seconds == 86400);
+  CHECK(c->notion_api_base == "https://api.notion.com");
+  CHECK(c->notion_version == "2022-06-28");
+  CHECK(c->memory_cache_bytes == 268435456);
+  CHECK(c->max_input_pixels == 50000000);
+  CHECK(c->follower_timeout_ms == 20000);
+  CHECK(c->source_ttl_seconds == 3600);
+  CHECK(c->notion_rps == 3.0);
+  CHECK(c->coalescing);
+  CHECK(c->core.allowed_widths.front() == 32);
+  CHECK(c->core.allowed_widths.back() == 3840);
+  CHECK(c->core.quality_steps == std::vector<int>{60, 75, 85, 95});
+  CHECK_FALSE(c->allowed_domains.empty());
+}
+
+TEST_CASE("origin config: values are read", "[origin][config]") {
+  auto c = load_config(env_of({{"PORT", "8080"},
+                               {"ALLOWED_WIDTHS", "640, 320"},
+                               {"NOTION_TOKENS", "ws_one=tok1, 0123456789abcdef0123456789ABCDEF=tok2"},
+                               {"NOTION_TOKEN", "fallback"},
+                               {"NOTION_API_BASE", "http://127.0.0.1:9000/"},
+                               {"API_KEYS", "a, b,,c"},
+                               {"NIC_COALESCING", "off"},
+                               {"NOTION_RPS", "2.5"},
+                               {"ALLOWED_DOMAINS", "http://127.0.0.1:9002"}}));
+  REQUIRE(c.ok());
+  CHECK(c->port == 8080);
+  CHECK(c->core.allowed_widths == std::vector<int>{320, 640});
+  CHECK(nic::origin::notion_token_for(*c, "ws_one") == "tok1");
+  CHECK(nic::origin::notion_token_for(*c, "0123456789abcdef0123456789abcdef") == "tok2");
+  CHECK(nic::origin::notion_token_for(*c, "other") == "fallback");
+  CHECK(c->notion_api_base == "http://127.0.0.1:9000");
+  CHECK(c->api_keys == std::vector<std::string>{"a", "b", "c"});
+  CHECK_FALSE(c->coalescing);
+  CHECK(c->notion_rps == 2.5);
+  REQUIRE(c->allowed_domains.size() == 1);
+  CHECK(c->allowed_domains[0].port == 9002);
+}
+
+TEST_CASE("origin config: a bad setting names its variable", "[origin][config]") {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"PORT", "70000"},          {"PORT", "12ab"},
+      {"LOG_LEVEL", "chatty"},    {"STORAGE_BACKEND", "ftp"},
+      {"ALLOWED_DOMAINS", "http://"}, {"MAX_IMAGE_SIZE_BYTES", "0"},
+      {"UPSTREAM_TIMEOUT_MS", "-5"}, {"ALLOWED_WIDTHS", "0,100"},
+      {"QUALITY_STEPS", "101"},   {"NOTION_TOKENS", "justatoken"},
+      {"NOTION_API_BASE", "notaurl"}, {"NOTION_RPS", "0"},
+      {"WORKER_THREADS", "0"},    {"NIC_COALESCING", "sometimes"},
+      {"FOLLOWER_TIMEOUT_MS", "x"}, {"TRANSFORM_QUEUE", "-1"},
+  };
+  for (const auto& [name, value] : bad) {
+    INFO(name << "=" << value);
+    auto c = load_config(env_of({{name, value}}));
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().message.find(name) != std::string::npos);
+  }
+}
+
+TEST_CASE("origin config: s3/r2 are refused clearly", "[origin][config]") {
+  auto c = load_config(env_of({{"STORAGE_BACKEND", "r2"}}));
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().message.find("not built in this version") != std::string::npos);
+}
+
+TEST_CASE("origin config: secrets are masked", "[origin][config]") {
+  auto c = load_config(env_of({{"HMAC_SECRET", "hunter2"},
+                               {"API_KEYS", "key-one"},
+                               {"NOTION_TOKEN", "secret_xyz"},
+                               {"S3_SECRET_KEY", "s3s3"},
+                               {"NOTION_TOKENS", "ws=secret_abc"}}));
+  REQUIRE(c.ok());
+  const std::string text = nic::origin::describe_config(*c);
+  for (const char* secret : {"hunter2", "key-one", "secret_xyz", "s3s3", "secret_abc"}) {
+    CHECK(text.find(secret) == std::string::npos);
+  }
+  CHECK(text.find("HMAC_SECRET=***") != std::string::npos);
+  CHECK(text.find("NOTION_TOKENS=ws=***") != std::string::npos);
+}

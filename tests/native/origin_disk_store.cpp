@@ -1,0 +1,153 @@
+// The filesystem tier: atomic writes, sidecars, restarts, half-written files, eviction.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "disk_store.h"
+#include "nic/cache_key.h"
+
+using namespace nic::origin;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/nic-disk-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::vector<std::uint8_t> bytes(std::size_t n, std::uint8_t v) { return std::vector<std::uint8_t>(n, v); }
+
+EntryMeta meta_for(const std::string& key) {
+  EntryMeta m;
+  m.key = key;
+  m.content_type = "image/webp";
+  m.etag = "\"abc\"";
+  m.original_size = 1234;
+  m.created = 1700000000;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("disk store: sidecar round trip", "[origin][disk]") {
+  EntryMeta m = meta_for("v1/ws/id/a.png?fmt=webp&w=64");
+  m.size = 42;
+  m.resolved_by = "block";
+  m.upstream = "ws/file/a.png";
+  auto parsed = parse_meta(serialize_meta(m));
+  REQUIRE(parsed);
+  CHECK(parsed->key == m.key);
+  CHECK(parsed->size == 42);
+  CHECK(parsed->original_size == 1234);
+  CHECK(parsed->created == 1700000000);
+  CHECK(parsed->resolved_by == "block");
+  CHECK(parsed->upstream == "ws/file/a.png");
+  const std::string text = serialize_meta(m);
+  CHECK_FALSE(parse_meta(text.substr(0, text.size() - 5)));  // truncated sidecar
+  CHECK_FALSE(parse_meta("garbage"));
+}
+
+TEST_CASE("disk store: write, read, survive a restart", "[origin][disk]") {
+  TempDir dir;
+  const std::string key = "v1/ws/id/a.png?fmt=webp&w=64";
+  const std::string hash = nic::cache_key_hash(key);
+  {
+    auto store = DiskStore::open(dir.path.string(), 0);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->write(hash, meta_for(key), bytes(5000, 9)).ok());
+    auto hit = (*store)->read(hash);
+    REQUIRE(hit);
+    CHECK(hit->bytes->size() == 5000);
+    CHECK(hit->meta.content_type == "image/webp");
+    CHECK((*store)->stats().writes == 1);
+    // Sharded folders by the key hash.
+    CHECK(fs::exists(dir.path / hash.substr(0, 2) / hash.substr(2, 2) / (hash + ".bin")));
+    CHECK(fs::exists(dir.path / hash.substr(0, 2) / hash.substr(2, 2) / (hash + ".meta")));
+  }
+  auto reopened = DiskStore::open(dir.path.string(), 0);
+  REQUIRE(reopened.ok());
+  auto hit = (*reopened)->read(hash);
+  REQUIRE(hit);
+  CHECK(*hit->bytes == bytes(5000, 9));
+  CHECK(hit->meta.key == key);
+  CHECK((*reopened)->stats().entries == 1);
+}
+
+TEST_CASE("disk store: half-written files are never served", "[origin][disk]") {
+  TempDir dir;
+  const std::string good = nic::cache_key_hash("good");
+  const std::string no_meta = nic::cache_key_hash("no-meta");
+  const std::string short_bin = nic::cache_key_hash("short");
+  {
+    auto store = DiskStore::open(dir.path.string(), 0);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->write(good, meta_for("good"), bytes(100, 1)).ok());
+    REQUIRE((*store)->write(short_bin, meta_for("short"), bytes(100, 1)).ok());
+  }
+  auto shard = [&](const std::string& h) { return dir.path / h.substr(0, 2) / h.substr(2, 2); };
+  // A data file whose sidecar never got written (crash between the renames).
+  fs::create_directories(shard(no_meta));
+  std::ofstream(shard(no_meta) / (no_meta + ".bin")) << "partial";
+  // A data file shorter than its sidecar says.
+  fs::resize_file(shard(short_bin) / (short_bin + ".bin"), 50);
+  // A temporary file of an interrupted write.
+  std::ofstream(shard(good) / (good + ".bin.tmp.123.1")) << "junk";
+
+  auto store = DiskStore::open(dir.path.string(), 0);
+  REQUIRE(store.ok());
+  CHECK((*store)->read(good));
+  CHECK_FALSE((*store)->read(no_meta));
+  CHECK_FALSE((*store)->read(short_bin));
+  CHECK((*store)->stats().removed_at_start == 3);
+  CHECK_FALSE(fs::exists(shard(good) / (good + ".bin.tmp.123.1")));
+  CHECK_FALSE(fs::exists(shard(no_meta) / (no_meta + ".bin")));
+}
+
+TEST_CASE("disk store: CACHE_MAX_BYTES evicts the least recently used", "[origin][disk]") {
+  TempDir dir;
+  auto store = DiskStore::open(dir.path.string(), 2500);
+  REQUIRE(store.ok());
+  auto& s = **store;
+  const std::string a = nic::cache_key_hash("a"), b = nic::cache_key_hash("b"), c = nic::cache_key_hash("c");
+  REQUIRE(s.write(a, meta_for("a"), bytes(1000, 1)).ok());
+  REQUIRE(s.write(b, meta_for("b"), bytes(1000, 2)).ok());
+  REQUIRE(s.read(a));  // a is now more recent than b
+  REQUIRE(s.write(c, meta_for("c"), bytes(1000, 3)).ok());
+  CHECK(s.read(a));
+  CHECK_FALSE(s.read(b));
+  CHECK(s.read(c));
+  CHECK(s.stats().bytes == 2000);
+  CHECK(s.stats().evictions == 1);
+}
+
+TEST_CASE("disk store: prefix purge and replacement", "[origin][disk]") {
+  TempDir dir;
+  auto store = DiskStore::open(dir.path.string(), 0);
+  REQUIRE(store.ok());
+  auto& s = **store;
+  for (const char* k : {"v1/ws/one/source", "v1/ws/one/a.png?w=1", "v1/ws/two/source"}) {
+    REQUIRE(s.write(nic::cache_key_hash(k), meta_for(k), bytes(10, 1)).ok());
+  }
+  REQUIRE(s.write(nic::cache_key_hash("v1/ws/two/source"), meta_for("v1/ws/two/source"), bytes(20, 2)).ok());
+  CHECK(s.stats().bytes == 40);
+  CHECK(s.erase_prefix("v1/ws/one/") == 2);
+  CHECK(s.stats().entries == 1);
+  auto two = s.read(nic::cache_key_hash("v1/ws/two/source"));
+  REQUIRE(two);
+  CHECK(two->bytes->size() == 20);
+  CHECK(s.erase(nic::cache_key_hash("v1/ws/two/source")));
+  CHECK(s.stats().bytes == 0);
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds the native tree (which
+# also cross-builds the core for wasm32-wasi and Emscripten), runs CTest, then
+# the native unit tests again under ASan + UBSan.
+#   scripts/test.sh              everything
+#   NIC_SKIP_SANITIZE=1 scripts/test.sh   skip the sanitizer pass
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${JOBS:-$(nproc)}
+
+bash scripts/deps.sh
+if [ -f package-lock.json ]; then
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+  fi
+fi
+
+BUILD=${NIC_BUILD_DIR:-$ROOT/build/test}
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNIC_WERROR=ON
+cmake --build "$BUILD" -j"$JOBS"
+ctest --test-dir "$BUILD" --output-on-failure -j"$JOBS" --timeout 600
+
+if [ -z "${NIC_SKIP_SANITIZE:-}" ]; then
+  ASAN=$ROOT/build/test-asan
+  cmake -S . -B "$ASAN" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNIC_WASM_TESTS=OFF \
+        -DNIC_SANITIZE=address,undefined -DNIC_WERROR=ON
+  cmake --build "$ASAN" -j"$JOBS"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$ASAN" --output-on-failure -j"$JOBS" -L native --timeout 900
+fi

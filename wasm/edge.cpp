@@ -398,18 +398,16 @@ NIC_EXPORT(nic_join) std::int32_t nic_join(std::int32_t len, std::int32_t vary, 
 }
 
 // The leader's origin answer arrived. Input: the origin's message. Answer:
-//   {"waiters":[W..],"status":S,"headers":[[k,v]..],"store":bool}
+//   {"status":S,"headers":[[k,v]..],"store":bool}
 // "headers" is what every requester builds on (and what is cached when
 // "store": only a 200 whose key matches ours). Errors pass through unchanged.
-NIC_EXPORT(nic_complete) std::int32_t nic_complete(std::int32_t len, double flight_id) {
+// The flight stays in the air until nic_complete, so requests arriving while
+// the worker stores the result still join it instead of leading a new one.
+NIC_EXPORT(nic_result) std::int32_t nic_result(std::int32_t len, double flight_id) {
   const auto flight = static_cast<nic::FlightId>(flight_id);
   auto m = parse_message(std::string_view(g.in.data(), static_cast<std::size_t>(len)));
   FlightInfo info;
-  if (auto it = g.flight_info.find(flight); it != g.flight_info.end()) {
-    info = std::move(it->second);
-    g.flight_info.erase(it);
-  }
-  const auto waiters = g.flights->complete(flight);
+  if (auto it = g.flight_info.find(flight); it != g.flight_info.end()) info = it->second;
 
   for (const auto hop : {"transfer-encoding", "connection", "keep-alive"}) drop_header(m.headers, hop);
   // The worker hands over decoded bytes; their length is the body's own.
@@ -433,8 +431,18 @@ NIC_EXPORT(nic_complete) std::int32_t nic_complete(std::int32_t len, double flig
     m.headers.emplace_back("x-cache-key", info.key);
   }
   Json j(g.out);
-  j.raw("{").ids("waiters", waiters).field("status", m.status).headers("headers", m.headers);
-  j.flag("store", store).raw("}");
+  j.raw("{").field("status", m.status).headers("headers", m.headers).flag("store", store).raw("}");
+  return done();
+}
+
+// The leader's result is ready for everyone (and stored, when it is stored):
+// the flight lands. Answer: {"waiters":[W..]} to wake with the result.
+NIC_EXPORT(nic_complete) std::int32_t nic_complete(std::int32_t, double flight_id) {
+  const auto flight = static_cast<nic::FlightId>(flight_id);
+  g.flight_info.erase(flight);
+  const auto waiters = g.flights->complete(flight);
+  Json j(g.out);
+  j.raw("{").ids("waiters", waiters).raw("}");
   return done();
 }
 

@@ -64,29 +64,30 @@ function wake(ids, shared) {
 function lead(d, j, ctx) {
   const flight = (async () => {
     let shared;
-    let store = null;
     try {
       const res = await fetch(d.origin, { headers: d.fwd, signal: AbortSignal.timeout(j.wait) });
       const bytes = await res.arrayBuffer();
-      const c = core('nic_complete', message(res.status, res.headers), j.flight);
-      shared = { ok: true, head: message(c.status, c.headers), bytes };
-      if (c.store) store = { status: c.status, headers: c.headers };
-      wake(c.waiters, shared);
+      const r = core('nic_result', message(res.status, res.headers), j.flight);
+      shared = { ok: true, head: message(r.status, r.headers), bytes };
+      // Stored before the flight lands, so no request falls between the two.
+      if (r.store) await store(d, new Response(bytes, { status: r.status, headers: r.headers }));
+      wake(core('nic_complete', '', j.flight).waiters, shared);
     } catch (e) {
       shared = { ok: false, reason: e?.name ?? 'Error' };
       wake(core('nic_fail', '', j.flight).waiters, shared);
-    }
-    if (store) {
-      try {
-        await caches.default.put(d.cache, new Response(shared.bytes, store));
-      } catch (e) {
-        console.error(`nic edge: cache put failed for ${d.key}: ${e}`);
-      }
     }
     return shared;
   })();
   ctx.waitUntil(flight);
   return flight;
+}
+
+async function store(d, response) {
+  try {
+    await caches.default.put(d.cache, response);
+  } catch (e) {
+    console.error(`nic edge: cache put failed for ${d.key}: ${e}`);
+  }
 }
 
 // A follower: wait for the leader's bytes, at most FOLLOWER_TIMEOUT_MS. The

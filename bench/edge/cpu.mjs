@@ -76,12 +76,13 @@ const scenarios = {
     if (d.do !== 'lookup') throw new Error(`signed URL refused: ${JSON.stringify(d)}`);
     signedCore('nic_respond', `${text}\0${message(200, stored)}`, 0, d.vary ? 1 : 0);
   },
-  'miss, leader (decide + join + complete + respond)': (i) => {
+  'miss, leader (decide + join + result + complete + respond)': (i) => {
     const text = input(imgPath(i));
     const d = plain('nic_decide', text);
     const j = plain('nic_join', d.key, d.vary ? 1 : 0, 1000 + i);
-    const c = plain('nic_complete', message(200, fromOrigin), j.flight);
-    plain('nic_respond', `${text}\0${message(c.status, c.headers)}`, 1, d.vary ? 1 : 0);
+    const r = plain('nic_result', message(200, fromOrigin), j.flight);
+    plain('nic_complete', '', j.flight);
+    plain('nic_respond', `${text}\0${message(r.status, r.headers)}`, 1, d.vary ? 1 : 0);
   },
   'miss, herd of 100 (per request: 1 leader, 99 followers)': (i) => {
     const text = input(imgPath(i));
@@ -92,8 +93,9 @@ const scenarios = {
       const dk = plain('nic_decide', text);
       plain('nic_join', dk.key, 1, 1000 + i);
     }
-    const c = plain('nic_complete', message(200, fromOrigin), lead.flight);
-    head = message(c.status, c.headers);
+    const r = plain('nic_result', message(200, fromOrigin), lead.flight);
+    plain('nic_complete', '', lead.flight);
+    head = message(r.status, r.headers);
     for (let k = 0; k < 100; k++) plain('nic_respond', `${text}\0${head}`, k ? 2 : 1, 1);
   },
 };

@@ -72,7 +72,9 @@ std::vector<std::string_view> split(std::string_view text, char sep) {
   }
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -186,7 +188,9 @@ struct Json {
   }
 };
 
-std::int32_t done() { return static_cast<std::int32_t>(g.out.size()); }
+std::int32_t done() {
+  return static_cast<std::int32_t>(g.out.size());
+}
 
 // ---- the request fields -----------------------------------------------------
 
@@ -237,8 +241,7 @@ nic::Status apply_setting(EdgeSettings& s, std::string_view name, std::string_vi
     auto url = nic::parse_url(value, ErrorCode::Internal);
     if (!url) return nic::make_error(ErrorCode::Internal, "ORIGIN_URL: " + url.error().message);
     if ((url->path != "/" && !url->path.empty()) || !url->query.empty()) {
-      return nic::make_error(ErrorCode::Internal,
-                             "ORIGIN_URL must be scheme://host[:port] without a path");
+      return nic::make_error(ErrorCode::Internal, "ORIGIN_URL must be scheme://host[:port] without a path");
     }
     while (!value.empty() && value.back() == '/') value.remove_suffix(1);
     s.origin = std::string(value);
@@ -268,7 +271,9 @@ nic::Status apply_setting(EdgeSettings& s, std::string_view name, std::string_vi
 
 // A flight whose leader never reported back (its worker context was torn
 // down) would hold its key forever; past this age a new leader takes over.
-std::int64_t stale_flight_ms() { return 2 * g.settings.follower_timeout_ms + 1000; }
+std::int64_t stale_flight_ms() {
+  return 2 * g.settings.follower_timeout_ms + 1000;
+}
 
 // The flight table's counters and size, as JSON.
 std::string stats_json() {
@@ -294,7 +299,9 @@ NIC_EXPORT(nic_input) char* nic_input(std::int32_t capacity) {
   return g.in.data();
 }
 
-NIC_EXPORT(nic_output) const char* nic_output() { return g.out.data(); }
+NIC_EXPORT(nic_output) const char* nic_output() {
+  return g.out.data();
+}
 
 // Input: "NAME=value" lines (the worker's string env vars; unknown names are
 // ignored). Answer: {"ok":true} or {"ok":false,"error":"..."}; after an error
@@ -355,8 +362,8 @@ NIC_EXPORT(nic_decide) std::int32_t nic_decide(std::int32_t len) {
     j.raw("{").field("do", "forward").field("url", g.settings.origin + std::string(target)).raw("}");
     return done();
   }
-  auto req = nic::prepare_image_request(route->image, route->path, route->query, f.accept,
-                                        g.settings.core, g.settings.hmac_secret);
+  auto req = nic::prepare_image_request(route->image, route->path, route->query, f.accept, g.settings.core,
+                                        g.settings.hmac_secret);
   if (!req) {
     error_response(req.error(), f, {});
     return done();
@@ -489,7 +496,9 @@ NIC_EXPORT(nic_respond) std::int32_t nic_respond(std::int32_t len, std::int32_t 
     }
     set_header(m.headers, "x-cache", src == Source::Hit ? "HIT" : "MISS");
     set_header(m.headers, "x-cache-tier",
-               src == Source::Hit ? "EDGE" : src == Source::Leader ? "ORIGIN" : "COALESCED");
+               src == Source::Hit      ? "EDGE"
+               : src == Source::Leader ? "ORIGIN"
+                                       : "COALESCED");
     set_header(m.headers, "x-request-id", std::string(f.request_id));
     const auto* etag = find_header(m.headers, "etag");
     if (!f.if_none_match.empty() && etag && nic::if_none_match(f.if_none_match, *etag)) {
@@ -497,8 +506,8 @@ NIC_EXPORT(nic_respond) std::int32_t nic_respond(std::int32_t len, std::int32_t 
       body = false;
       // RFC 9110 §15.4.5: a 304 carries the validators and caching headers only.
       std::erase_if(m.headers, [](const Header& kv) {
-        for (const auto keep : {"cache-control", "etag", "vary", "expires", "content-location",
-                                "x-cache", "x-cache-tier", "x-cache-key", "x-request-id"}) {
+        for (const auto keep : {"cache-control", "etag", "vary", "expires", "content-location", "x-cache",
+                                "x-cache-tier", "x-cache-key", "x-request-id"}) {
           if (kv.first == keep) return false;
         }
         return true;
@@ -519,10 +528,10 @@ NIC_EXPORT(nic_error) std::int32_t nic_error(std::int32_t len) {
   const auto reason = f.rest.substr(0, at);
   const auto key = at == std::string_view::npos ? std::string_view{} : f.rest.substr(at + 1);
   if (reason == "TimeoutError") {
-    error_response(nic::make_error(ErrorCode::UpstreamTimeout,
-                                   "the origin did not answer within FOLLOWER_TIMEOUT_MS (" +
-                                       number(g.settings.follower_timeout_ms) + " ms)"),
-                   f, key);
+    error_response(
+        nic::make_error(ErrorCode::UpstreamTimeout, "the origin did not answer within FOLLOWER_TIMEOUT_MS (" +
+                                                        number(g.settings.follower_timeout_ms) + " ms)"),
+        f, key);
   } else {
     error_response(nic::make_error(ErrorCode::UpstreamError,
                                    "the origin could not be reached (" + std::string(reason) + ")"),

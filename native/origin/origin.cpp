@@ -335,12 +335,15 @@ void Origin::handle_image(const Ctx& ctx, ImageRequest ireq, bool /*proxy*/) {
         respond_image(ctx, *shared, r->image, r->tier, r->tier);
       }
     };
-    if (SharedImage hit = memory_.get(shared->key_hash)) {
+    // Inside the flight the leader looks again: another flight may have
+    // stored this variant since the request's own look-up. (Without
+    // coalescing, the benchmark baseline, there is no flight to look from.)
+    if (SharedImage hit = config_.coalescing ? memory_.get(shared->key_hash) : nullptr) {
       metrics_.cache_hit("memory");
       done(VariantOutcome{hit, Tier::Memory});
       return;
     }
-    if (auto stored = disk_->read(shared->key_hash)) {
+    if (auto stored = config_.coalescing ? disk_->read(shared->key_hash) : std::nullopt) {
       auto image = std::make_shared<StoredImage>();
       image->bytes = stored->bytes;
       image->content_type = stored->meta.content_type;
@@ -406,6 +409,9 @@ void Origin::finish_variant(FlightId flight, const std::string& /*key*/, const R
 Result<Source> Origin::get_source(const std::string& workspace, const std::string& id) {
   const std::string skey = source_key(workspace, id);
   const std::string shash = cache_key_hash(skey);
+  // The benchmark baseline (coalescing off) models a server that looked at its
+  // caches when the request arrived, all missed, and does the whole work.
+  if (!config_.coalescing) return fetch_source(workspace, id);
   if (auto stored = disk_->read(shash)) return Source{stored->bytes, stored->meta};
   auto promise = std::make_shared<std::promise<Result<Source>>>();
   auto future = promise->get_future();

@@ -352,12 +352,14 @@ NIC_EXPORT(nic_decide) std::int32_t nic_decide(std::int32_t len) {
     j.field("text", body).flag("body", false).raw("}");
     return done();
   }
-  auto route = nic::route(f.method, target);
+  // CORS preflights are the origin's (CORS_ORIGINS lives there); the rest is routed here.
+  const bool preflight = f.method == "OPTIONS";
+  auto route = nic::route(preflight ? std::string_view("GET") : f.method, target);
   if (!route) {
     error_response(route.error(), f, {});
     return done();
   }
-  if (route->kind != nic::RouteKind::Image) {
+  if (preflight || route->kind != nic::RouteKind::Image) {
     Json j(g.out);
     j.raw("{").field("do", "forward").field("url", g.settings.origin + std::string(target)).raw("}");
     return done();

@@ -91,18 +91,24 @@ async function store(d, response) {
 }
 
 // A follower: wait for the leader's bytes, at most FOLLOWER_TIMEOUT_MS. The
-// timer lives in the follower's own request.
+// timer lives in the follower's own request and stays armed until the result
+// has arrived here: workerd delivers a promise resolved from another request
+// only while this one still has something pending, else it cancels it as hung.
 function follow(j) {
   let timer;
+  let settled = false;
   const expire = () => {
     const x = core('nic_expire', '', Date.now());
     wake(x.expired, { ok: false, reason: 'TimeoutError' });
-    if (waiting.has(j.waiter)) timer = setTimeout(expire, Math.max(1, x.next));
+    if (!settled) timer = setTimeout(expire, x.next > 0 ? x.next : 1);
   };
   return new Promise((resolve) => {
     waiting.set(j.waiter, resolve);
     timer = setTimeout(expire, j.wait);
-  }).finally(() => clearTimeout(timer));
+  }).finally(() => {
+    settled = true;
+    clearTimeout(timer);
+  });
 }
 
 export default {

@@ -75,6 +75,12 @@ describe('edge: answers bad requests itself', () => {
     });
   }
 
+  it('OPTIONS to an unknown path is not forwarded', async () => {
+    const res = await edge.fetch('/nothing-here', { method: 'OPTIONS' });
+    assert.equal(res.status, 404);
+    await res.arrayBuffer();
+  });
+
   it('none of them reached the origin', () => {
     assert.equal(origin.requests.length, 0);
   });
@@ -280,9 +286,10 @@ describe('edge: coalescing', () => {
       const pending = Array.from({ length: 5 }, () => e.fetch(path));
       const responses = await Promise.all(pending);
       for (const res of responses) {
-        assert.equal(res.status, 504);
+        const text = await res.text();
+        assert.equal(res.status, 504, text);
         assert.equal(res.headers.get('cache-control'), 'no-store');
-        assert.equal((await res.json()).error.code, 'UPSTREAM_TIMEOUT');
+        assert.equal(JSON.parse(text).error.code, 'UPSTREAM_TIMEOUT');
       }
       const s = await e.stats();
       assert.equal(s.inflight, 0);
@@ -421,6 +428,7 @@ describe('edge: other routes go to the origin unchanged', () => {
     ['GET', '/api/v1/stats', { authorization: 'Bearer k1' }],
     ['GET', '/api/v1/proxy?url=https%3A%2F%2Ffile.notion.so%2Ff%2Ff%2Fa&w=100', {}],
     ['DELETE', '/api/v1/cache?url=%2Fimg%2Fa%2Fb%2Fc', { authorization: 'Bearer k1' }],
+    ['OPTIONS', img('a.png', 'w=100'), { authorization: 'x' }],
   ]) {
     it(`${method} ${path.split('?')[0]}`, async () => {
       const before = origin.requests.length;

@@ -21,14 +21,14 @@ raw=$(stat -c %s "$wasm")
 gz=$(gzip -9c "$wasm" | wc -c)
 out=$(mktemp -d)
 upload=$(WRANGLER_SEND_METRICS=false node node_modules/wrangler/bin/wrangler.js deploy --dry-run --outdir "$out" 2>&1 |
-  grep -o 'Total Upload: .*' || echo 'Total Upload: ?')
+  sed -n 's/.*Total Upload: \(.*\) \/ gzip: \(.*\)/\1 | \2/p')
 rm -rf "$out"
 echo "## Module size ($wasm)"
 echo
 echo "| artefact | bytes | gzip -9 |"
 echo "|---|---:|---:|"
 echo "| nic_edge.wasm | $raw | $gz |"
-echo "| wrangler bundle (worker.js + module) | ${upload#Total Upload: } | |"
+echo "| wrangler bundle (worker.js + module) | ${upload:-? | ?} |"
 echo "target: gzip < 65536 bytes -> $([ "$gz" -lt 65536 ] && echo met || echo MISSED)"
 echo
 echo "## CPU per request in the worker (node $(node --version), same V8 as workerd)"

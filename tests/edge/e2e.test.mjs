@@ -99,7 +99,15 @@ describe('edge + nic-origin + fake Notion', { skip }, () => {
       const res = await edge.fetch(path, { headers: { accept } });
       assert.equal(res.headers.get('x-cache'), 'HIT');
       assert.equal(res.headers.get('content-type'), `image/${format}`);
-      assert.ok(Buffer.from(await res.arrayBuffer()).equals(served[format]), format);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      assert.ok(bytes.equals(served[format]), format);
+      // The contract's image headers survive the edge cache.
+      assert.equal(res.headers.get('content-length'), String(bytes.length));
+      assert.equal(res.headers.get('x-optimized-size'), String(bytes.length));
+      assert.ok(Number(res.headers.get('x-original-size')) > 0);
+      assert.match(res.headers.get('etag'), /^"[0-9a-f]{32}"$/);
+      assert.equal(res.headers.get('cache-control'), 'public, max-age=3600, s-maxage=86400, stale-while-revalidate=3600');
+      assert.ok(res.headers.get('x-request-id'));
     }
     assert.equal(proxy.requests.length - before, 3);
   });

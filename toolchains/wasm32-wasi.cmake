@@ -3,6 +3,7 @@
 # (headers and libraries under /usr, multiarch layout), or with a real wasi-sdk
 # install when WASI_SDK_PREFIX is set (its clang and its share/wasi-sysroot).
 set(CMAKE_SYSTEM_NAME WASI)
+list(APPEND CMAKE_MODULE_PATH "${CMAKE_CURRENT_LIST_DIR}")  # Platform/WASI.cmake
 set(CMAKE_SYSTEM_VERSION 1)
 set(CMAKE_SYSTEM_PROCESSOR wasm32)
 set(triple wasm32-wasi)

@@ -8,8 +8,10 @@
 // - quality q (1..100) maps linearly onto aom's quantizer 0..63:
 //   quantizer = round((100 - q) * 63 / 100), min = max (constant quality);
 //   alpha uses a finer quantizer (edges of cut-outs are sensitive).
-// - 4:2:0 chroma, 8-bit, full range, sRGB (BT.709 primaries, sRGB transfer,
-//   BT.601 matrix), like avifenc does for sRGB input.
+// - 4:2:0 chroma for photos; 4:4:4 for flat (screen-like) content, where
+//   coloured text and thin lines lose ~2 dB to subsampling for ~2% bytes.
+// - 8-bit, full range, sRGB (BT.709 primaries, sRGB transfer, BT.601
+//   matrix), like avifenc does for sRGB input.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -121,9 +123,10 @@ Status decode_avif(Bytes data, RowSink& sink) {
   return Ok{};
 }
 
-Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality) {
+Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality, bool flat) {
   ImagePtr img(avifImageCreate(static_cast<std::uint32_t>(image.width),
-                               static_cast<std::uint32_t>(image.height), 8, AVIF_PIXEL_FORMAT_YUV420));
+                               static_cast<std::uint32_t>(image.height), 8,
+                               flat ? AVIF_PIXEL_FORMAT_YUV444 : AVIF_PIXEL_FORMAT_YUV420));
   if (!img) return make_error(ErrorCode::Internal, "AVIF encoder: out of memory");
   img->yuvRange = AVIF_RANGE_FULL;
   img->colorPrimaries = AVIF_COLOR_PRIMARIES_BT709;

@@ -76,11 +76,15 @@ Status decode_avif(Bytes data, RowSink& sink);
 Result<Header> probe_gif(Bytes data);
 Status decode_gif(Bytes data, RowSink& sink);  // the first frame
 
+// Screen-like content (UI, text, diagrams: large runs of identical pixels)
+// compresses differently from photos; encoders pick settings by it.
+bool looks_flat(const Image& image);
+
 // Encoders take a finished image (alpha not premultiplied).
 Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality);
-Result<std::vector<std::uint8_t>> encode_png(const Image& image);
+Result<std::vector<std::uint8_t>> encode_png(const Image& image, bool flat);
 Result<std::vector<std::uint8_t>> encode_webp(const Image& image, int quality);
-Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality);
+Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality, bool flat);
 
 // EXIF orientation (1..8) from a TIFF-structured EXIF block (optionally
 // preceded by "Exif\0\0"); 1 when absent or unreadable.

@@ -1,11 +1,16 @@
 #include "resize.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define NIC_AVX2_PATH 1
 #endif
 
 namespace nic::detail {
@@ -110,6 +115,84 @@ void vertical_row(const std::uint8_t* const* rows, const std::int16_t* w, int ta
 #endif
 }
 
+#if defined(NIC_AVX2_PATH)
+// AVX2: eight taps per step. Each 128-bit lane holds four pixels; one byte
+// shuffle turns pixels (k, k+1) into 16-bit channel pairs for madd with the
+// weight pair (w_k, w_k+1), prepared broadcast by prepare_avx2_weights.
+std::atomic<bool> g_avx2_disabled{false};
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2");
+  return has && !g_avx2_disabled.load(std::memory_order_relaxed);
+}
+
+__attribute__((target("avx2"))) void horizontal_row_avx2(const std::uint8_t* src, const FilterTaps& f,
+                                                          const std::int32_t* wide, int out_w,
+                                                          std::uint8_t* dst) {
+  const __m256i m01 = _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1,  //
+                                       0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1);
+  const __m256i m23 = _mm256_setr_epi8(8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1,  //
+                                       8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
+  const int groups = f.taps / 8;
+  const bool tail = (f.taps % 8) != 0;
+  const std::size_t stride = static_cast<std::size_t>(groups) * 16 + (tail ? 8 : 0);
+  for (int x = 0; x < out_w; ++x) {
+    const std::uint8_t* p = src + static_cast<std::size_t>(f.start[x]) * 4;
+    const std::int32_t* w = wide + static_cast<std::size_t>(x) * stride;
+    __m256i acc = _mm256_setzero_si256();
+    for (int g = 0; g < groups; ++g, p += 32, w += 16) {
+      const __m256i px = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      const __m256i wa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+      const __m256i wb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 8));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(px, m01), wa));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_shuffle_epi8(px, m23), wb));
+    }
+    __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    if (tail) {
+      const __m128i px = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const __m128i wa = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
+      const __m128i wb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 4));
+      sum = _mm_add_epi32(sum, _mm_madd_epi16(_mm_shuffle_epi8(px, _mm256_castsi256_si128(m01)), wa));
+      sum = _mm_add_epi32(sum, _mm_madd_epi16(_mm_shuffle_epi8(px, _mm256_castsi256_si128(m23)), wb));
+    }
+    sum = _mm_srai_epi32(_mm_add_epi32(sum, _mm_set1_epi32(1 << (kShift - 1))), kShift);
+    const __m128i packed = _mm_packus_epi16(_mm_packs_epi32(sum, sum), sum);
+    const auto v = static_cast<std::uint32_t>(_mm_cvtsi128_si32(packed));
+    std::memcpy(dst + static_cast<std::size_t>(x) * 4, &v, 4);
+  }
+}
+
+__attribute__((target("avx2"))) void vertical_row_avx2(const std::uint8_t* const* rows,
+                                                        const std::int16_t* w, int taps,
+                                                        std::size_t bytes, std::uint8_t* dst) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i round = _mm256_set1_epi32(1 << (kShift - 1));
+  for (std::size_t x = 0; x < bytes; x += 32) {
+    __m256i a0 = round, a1 = round, a2 = round, a3 = round;
+    for (int k = 0; k < taps; k += 2) {
+      const __m256i r0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[k] + x));
+      const __m256i r1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[k + 1] + x));
+      std::uint32_t wp;
+      std::memcpy(&wp, w + k, 4);
+      const __m256i wv = _mm256_set1_epi32(static_cast<int>(wp));
+      const __m256i lo = _mm256_unpacklo_epi8(r0, r1);  // per lane: bytes 0..7 interleaved
+      const __m256i hi = _mm256_unpackhi_epi8(r0, r1);  // per lane: bytes 8..15
+      a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_unpacklo_epi8(lo, zero), wv));
+      a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_unpackhi_epi8(lo, zero), wv));
+      a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(_mm256_unpacklo_epi8(hi, zero), wv));
+      a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(_mm256_unpackhi_epi8(hi, zero), wv));
+    }
+    a0 = _mm256_srai_epi32(a0, kShift);
+    a1 = _mm256_srai_epi32(a1, kShift);
+    a2 = _mm256_srai_epi32(a2, kShift);
+    a3 = _mm256_srai_epi32(a3, kShift);
+    // Lane-wise packing keeps each lane's bytes in order.
+    const __m256i out = _mm256_packus_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(a2, a3));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + x), out);
+  }
+}
+#endif
+
 }  // namespace
 
 FilterTaps lanczos3_taps(int in_size, double offset, double length, int out_size) {
@@ -117,7 +200,8 @@ FilterTaps lanczos3_taps(int in_size, double offset, double length, int out_size
   const double scale = length / out_size;          // input pixels per output pixel
   const double stretch = std::max(scale, 1.0);     // widen the kernel when shrinking
   const double support = 3.0 * stretch;
-  const int max_taps = static_cast<int>(std::ceil(support)) * 2 + 1;
+  // A closed interval of length 2 * support holds at most floor(2s) + 1 integers.
+  const int max_taps = static_cast<int>(std::floor(2.0 * support)) + 1;
   f.taps = (max_taps + 3) & ~3;
   f.start.resize(static_cast<std::size_t>(out_size));
   f.weight.assign(static_cast<std::size_t>(out_size) * f.taps, 0);
@@ -166,6 +250,14 @@ FilterTaps lanczos3_taps(int in_size, double offset, double length, int out_size
   return f;
 }
 
+void use_avx2_kernels(bool enabled) {
+#if defined(NIC_AVX2_PATH)
+  g_avx2_disabled.store(!enabled, std::memory_order_relaxed);
+#else
+  (void)enabled;
+#endif
+}
+
 void premultiply(std::uint8_t* p, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i, p += 4) {
     const unsigned a = p[3];
@@ -205,59 +297,124 @@ Status Resampler::begin(int width, int height, bool alpha) {
   h_ = lanczos3_taps(width, plan_.crop_x * sx, plan_.crop_w * sx, plan_.out_w);
   v_ = lanczos3_taps(height, plan_.crop_y * sy, plan_.crop_h * sy, plan_.out_h);
 
-  // Rows the vertical pass reads (its padding taps re-read a real row).
+  // When each output row can be made: after the last input row with a
+  // non-zero weight for it (kept non-decreasing). Rows arrive in order, so a
+  // ring of `taps` horizontally resized rows holds every window.
+  need_.assign(static_cast<std::size_t>(plan_.out_h), 0);
   first_row_ = v_.start.front();
-  last_row_ = first_row_;
+  int need = 0;
   for (int j = 0; j < plan_.out_h; ++j) {
     const std::int16_t* w = v_.weight.data() + static_cast<std::size_t>(j) * v_.taps;
-    int used = 0;
+    int used = 1;
     for (int k = 0; k < v_.taps; ++k) {
       if (w[k] != 0) used = k + 1;
     }
-    first_row_ = std::min(first_row_, v_.start[j]);
-    last_row_ = std::max(last_row_, std::min(in_h_ - 1, v_.start[j] + std::max(used, 1) - 1));
+    need = std::max(need, std::min(in_h_ - 1, v_.start[j] + used - 1));
+    need_[static_cast<std::size_t>(j)] = need;
   }
-  tmp_stride_ = (static_cast<std::size_t>(plan_.out_w) * 4 + 15) & ~static_cast<std::size_t>(15);
-  tmp_.assign(tmp_stride_ * static_cast<std::size_t>(last_row_ - first_row_ + 1), 0);
+  last_row_ = need;
+  tmp_stride_ = (static_cast<std::size_t>(plan_.out_w) * 4 + 31) & ~static_cast<std::size_t>(31);
+  ring_rows_ = v_.taps;
+  tmp_.assign(tmp_stride_ * static_cast<std::size_t>(ring_rows_), 0);
+  line_.assign(tmp_stride_, 0);
+  window_.assign(static_cast<std::size_t>(v_.taps), nullptr);
+  auto made = make_image(plan_.out_w, plan_.out_h, alpha_);
+  if (!made) return made.take_error();
+  out_ = std::move(*made);
+  next_out_ = 0;
   // Taps past the row end (short rows) read zeros with weight 0.
   scratch_.assign(static_cast<std::size_t>(std::max(width, h_.taps) + 4) * 4, 0);
   next_row_ = 0;
+#if defined(NIC_AVX2_PATH)
+  avx2_ = cpu_has_avx2();
+  if (avx2_) {
+    // Per output pixel and group of 8 taps: (w0,w1)x4|(w4,w5)x4 then
+    // (w2,w3)x4|(w6,w7)x4; a trailing group of 4: (w0,w1)x4 then (w2,w3)x4.
+    const int groups = h_.taps / 8;
+    const bool tail = (h_.taps % 8) != 0;
+    const std::size_t stride = static_cast<std::size_t>(groups) * 16 + (tail ? 8 : 0);
+    wide_.assign(stride * static_cast<std::size_t>(plan_.out_w), 0);
+    auto pair = [](const std::int16_t* w, int k) {
+      return static_cast<std::int32_t>(static_cast<std::uint16_t>(w[k]) |
+                                       (static_cast<std::uint32_t>(static_cast<std::uint16_t>(w[k + 1])) << 16));
+    };
+    for (int x = 0; x < plan_.out_w; ++x) {
+      const std::int16_t* w = h_.weight.data() + static_cast<std::size_t>(x) * h_.taps;
+      std::int32_t* out = wide_.data() + static_cast<std::size_t>(x) * stride;
+      for (int g = 0; g < groups; ++g, w += 8, out += 16) {
+        for (int i = 0; i < 4; ++i) {
+          out[i] = pair(w, 0);
+          out[4 + i] = pair(w, 4);
+          out[8 + i] = pair(w, 2);
+          out[12 + i] = pair(w, 6);
+        }
+      }
+      if (tail) {
+        for (int i = 0; i < 4; ++i) {
+          out[i] = pair(w, 0);
+          out[4 + i] = pair(w, 2);
+        }
+      }
+    }
+  }
+#endif
   return Ok{};
 }
 
 bool Resampler::row(const std::uint8_t* rgba) {
   const int y = next_row_++;
   if (y < first_row_) return true;
-  if (y > last_row_) return false;
-  const std::size_t bytes = static_cast<std::size_t>(in_w_) * 4;
-  std::memcpy(scratch_.data(), rgba, bytes);
-  if (alpha_) premultiply(scratch_.data(), static_cast<std::size_t>(in_w_));
-  horizontal_row(scratch_.data(), h_, plan_.out_w,
-                 tmp_.data() + tmp_stride_ * static_cast<std::size_t>(y - first_row_));
-  return y < last_row_;
+  if (y > last_row_ || next_out_ >= plan_.out_h) return false;
+  // The kernels read start..start+taps-1, inside the row unless the row is
+  // shorter than the filter; premultiplying needs a copy anyway.
+  const std::uint8_t* src = rgba;
+  if (alpha_ || in_w_ < h_.taps) {
+    std::memcpy(scratch_.data(), rgba, static_cast<std::size_t>(in_w_) * 4);
+    if (alpha_) premultiply(scratch_.data(), static_cast<std::size_t>(in_w_));
+    src = scratch_.data();
+  }
+  std::uint8_t* dst = ring_row(y);
+#if defined(NIC_AVX2_PATH)
+  if (avx2_) {
+    horizontal_row_avx2(src, h_, wide_.data(), plan_.out_w, dst);
+  } else {
+    horizontal_row(src, h_, plan_.out_w, dst);
+  }
+#else
+  horizontal_row(src, h_, plan_.out_w, dst);
+#endif
+  while (next_out_ < plan_.out_h && need_[static_cast<std::size_t>(next_out_)] <= y) emit(next_out_++, y);
+  return next_out_ < plan_.out_h;
+}
+
+std::uint8_t* Resampler::ring_row(int y) {
+  return tmp_.data() + tmp_stride_ * static_cast<std::size_t>(y % ring_rows_);
+}
+
+void Resampler::emit(int j, int newest) {
+  const std::int16_t* w = v_.weight.data() + static_cast<std::size_t>(j) * v_.taps;
+  for (int k = 0; k < v_.taps; ++k) {
+    // Taps after the newest row have weight 0 (padding or beyond the image):
+    // any row in the ring will do.
+    const int r = std::min(v_.start[j] + k, newest);
+    window_[static_cast<std::size_t>(k)] = ring_row(r);
+  }
+#if defined(NIC_AVX2_PATH)
+  if (avx2_) {
+    vertical_row_avx2(window_.data(), w, v_.taps, tmp_stride_, line_.data());
+  } else {
+    vertical_row(window_.data(), w, v_.taps, tmp_stride_, line_.data());
+  }
+#else
+  vertical_row(window_.data(), w, v_.taps, tmp_stride_, line_.data());
+#endif
+  std::memcpy(out_.row(j), line_.data(), static_cast<std::size_t>(plan_.out_w) * 4);
+  if (alpha_) unpremultiply(out_.row(j), static_cast<std::size_t>(plan_.out_w));
 }
 
 Result<Image> Resampler::finish() {
-  if (next_row_ <= last_row_) return corrupt("image data ended early");
-  auto made = make_image(plan_.out_w, plan_.out_h, alpha_);
-  if (!made) return made.take_error();
-  Image out = std::move(*made);
-
-  std::vector<const std::uint8_t*> rows(static_cast<std::size_t>(v_.taps));
-  std::vector<std::uint8_t> line(tmp_stride_);
-  const std::size_t out_bytes = static_cast<std::size_t>(plan_.out_w) * 4;
-  for (int j = 0; j < plan_.out_h; ++j) {
-    const std::int16_t* w = v_.weight.data() + static_cast<std::size_t>(j) * v_.taps;
-    for (int k = 0; k < v_.taps; ++k) {
-      // Padding taps (weight 0) may point past the rows kept: re-read a kept one.
-      const int r = std::clamp(v_.start[j] + k, first_row_, last_row_);
-      rows[k] = tmp_.data() + tmp_stride_ * static_cast<std::size_t>(r - first_row_);
-    }
-    vertical_row(rows.data(), w, v_.taps, tmp_stride_, line.data());
-    std::memcpy(out.row(j), line.data(), out_bytes);
-  }
-  if (alpha_) unpremultiply(out.pixels.data(), static_cast<std::size_t>(out.width) * out.height);
-  return out;
+  if (next_out_ < plan_.out_h) return corrupt("image data ended early");
+  return std::move(out_);
 }
 
 }  // namespace nic::detail

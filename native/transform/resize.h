@@ -2,9 +2,11 @@
 // (14 bits), SSE2 inner loops with a portable fallback. Alpha is premultiplied
 // while filtering so transparent edges get no dark fringe.
 //
-// It is a RowSink: the decoder streams rows into the horizontal pass, which
-// keeps only the resized rows the vertical pass needs; rows below the crop are
-// never requested, so the decoder can stop early.
+// It is a RowSink: the decoder streams rows into the horizontal pass; a ring
+// of `taps` resized rows feeds the vertical pass, which emits each output row
+// as soon as its last input row has arrived. Memory is the output plus a few
+// rows, and rows below the crop are never requested, so the decoder can stop
+// early.
 #pragma once
 
 #include <cstdint>
@@ -58,13 +60,28 @@ class Resampler final : public RowSink {
   bool alpha_ = false;
   FilterTaps h_;
   FilterTaps v_;
-  int first_row_ = 0;  // rows [first_row_, last_row_] feed the vertical pass
+  std::uint8_t* ring_row(int y);
+  void emit(int j, int newest);  // output row j from the ring (rows up to `newest` are in)
+
+  int first_row_ = 0;  // input rows [first_row_, last_row_] feed the vertical pass
   int last_row_ = -1;
   int next_row_ = 0;
-  std::size_t tmp_stride_ = 0;           // bytes per horizontally resized row
-  std::vector<std::uint8_t> tmp_;        // rows first_row_..last_row_, out_w wide
+  int next_out_ = 0;
+  std::vector<int> need_;                 // per output row: the last input row it needs
+  int ring_rows_ = 0;
+  std::size_t tmp_stride_ = 0;            // bytes per horizontally resized row
+  std::vector<std::uint8_t> tmp_;         // ring of ring_rows_ resized rows
+  std::vector<std::uint8_t> line_;        // one vertical-pass output row (padded)
+  std::vector<const std::uint8_t*> window_;
+  Image out_;
   std::vector<std::uint8_t> scratch_;    // one padded input row
+  bool avx2_ = false;                    // the AVX2 kernels run on this CPU
+  std::vector<std::int32_t> wide_;       // horizontal weights laid out for AVX2
 };
+
+// Tests turn the AVX2 kernels off to cover the SSE2 ones (default: on where
+// the CPU has AVX2). Affects resamplers begun afterwards.
+void use_avx2_kernels(bool enabled);
 
 // Premultiplies / un-premultiplies RGB by A in place (n pixels).
 void premultiply(std::uint8_t* rgba, std::size_t n);

@@ -1,7 +1,6 @@
 #include "nic/error.h"
 
 #include <array>
-#include <cstdio>
 
 namespace nic {
 namespace {
@@ -71,9 +70,11 @@ std::string json_escape(std::string_view text) {
       case '\t': out += "\\t"; break;
       default:
         if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
+          // No printf: it would pull WASI imports into the edge module.
+          static constexpr char kHex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
         } else {
           out += ch;
         }

@@ -1,4 +1,5 @@
 #include "nic/allowed_hosts.h"
+#include "nic/text.h"
 
 namespace nic {
 namespace {
@@ -6,12 +7,6 @@ namespace {
 constexpr std::string_view kDefault =
     "prod-files-secure.s3.us-west-2.amazonaws.com,s3.us-west-2.amazonaws.com,"
     "file.notion.so,img.notionusercontent.com";
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::uint16_t default_port(std::string_view scheme) { return scheme == "http" ? 80 : 443; }
 

@@ -3,23 +3,10 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include "nic/text.h"
 
 namespace nic {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // RFC 9110 qvalue: ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths.
 std::optional<int> parse_qvalue(std::string_view v) {
@@ -50,7 +37,7 @@ AcceptQ accept_q(std::string_view accept) {
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
 
     const auto semi = entry.find(';');
-    const std::string type = lower(trim(entry.substr(0, semi)));
+    const std::string type = ascii_lower(trim(entry.substr(0, semi)));
     std::optional<int> value = 1000;
     std::string_view params = semi == std::string_view::npos ? std::string_view{} : entry.substr(semi + 1);
     while (!params.empty()) {
@@ -59,7 +46,7 @@ AcceptQ accept_q(std::string_view accept) {
       params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
       const auto eq = param.find('=');
       if (eq == std::string_view::npos) continue;
-      if (lower(trim(param.substr(0, eq))) == "q") value = parse_qvalue(trim(param.substr(eq + 1)));
+      if (ascii_lower(trim(param.substr(0, eq))) == "q") value = parse_qvalue(trim(param.substr(eq + 1)));
     }
     if (value) {  // an entry with a malformed q is skipped
       if (type == "image/avif") q.avif = std::max(q.avif, *value);

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "nic/percent.h"
+#include "nic/text.h"
 
 namespace nic {
 namespace {
@@ -10,8 +11,6 @@ namespace {
 bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 Error bad_path(std::string message) { return make_error(ErrorCode::InvalidPath, std::move(message)); }
 
@@ -47,7 +46,7 @@ std::string canonical_uuid(std::string_view text) {
   if (text.size() == 32) {
     for (char c : text) {
       if (!is_hex(c)) return {};
-      out += lower(c);
+      out += ascii_lower(c);
     }
     return out;
   }
@@ -58,7 +57,7 @@ std::string canonical_uuid(std::string_view text) {
         if (text[i] != '-') return {};
       } else {
         if (!is_hex(text[i])) return {};
-        out += lower(text[i]);
+        out += ascii_lower(text[i]);
       }
     }
     return out;

@@ -2,18 +2,9 @@
 
 #include <algorithm>
 #include <string>
+#include "nic/text.h"
 
 namespace nic {
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
-
 Result<long long> parse_int_setting(std::string_view text, long long lo, long long hi,
                                     std::string_view variable) {
   const std::string_view t = trim(text);

@@ -1,17 +1,10 @@
 #include "nic/url.h"
 
 #include <array>
+#include "nic/text.h"
 
 namespace nic {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // Strict dotted quad, decimal, no leading zeros beyond "0".
 std::optional<std::array<std::uint8_t, 4>> parse_ipv4(std::string_view s) {
@@ -135,7 +128,7 @@ Result<Url> parse_url(std::string_view text, ErrorCode code) {
   const auto sep = text.find("://");
   if (sep == std::string_view::npos) return bad("missing scheme");
   Url url;
-  url.scheme = lower(text.substr(0, sep));
+  url.scheme = ascii_lower(text.substr(0, sep));
   if (url.scheme != "http" && url.scheme != "https") return bad("only http and https are supported");
   std::string_view rest = text.substr(sep + 3);
   const auto end = rest.find_first_of("/?#");
@@ -164,7 +157,7 @@ Result<Url> parse_url(std::string_view text, ErrorCode code) {
                     c == '.' || c == ':' || c == '_';
     if (!ok) return bad("bad character in host");
   }
-  url.host = lower(host);
+  url.host = ascii_lower(host);
   if (!port.empty()) {
     if (port.size() > 5) return bad("bad port");
     unsigned v = 0;

@@ -201,6 +201,13 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
   if (!geo) return geo.take_error();
   const Geometry& g = *geo;
 
+  // Any other animated source (WebP, AVIF sequence) that stays in its own
+  // format under auto/original is passed through too: re-encoding its first
+  // frame would silently drop the animation. Other targets get the first frame.
+  if (h.animated && out_format == h.format && out_format != ImageFormat::Gif &&
+      (choice.negotiated || choice.target == TargetFormat::Original)) {
+    return passthrough(source, h.format, disp_w, disp_h);
+  }
   if (out_format == ImageFormat::Gif) {
     // An animated GIF under auto/original is passed through unchanged. A
     // still GIF stays as it is when nothing changes; resized, it becomes a

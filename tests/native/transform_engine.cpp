@@ -340,6 +340,67 @@ TEST_CASE("transform: EXIF orientation, all eight values, is applied", "[transfo
   }
 }
 
+TEST_CASE("transform: AVIF irot/imir are applied like EXIF orientation", "[transform]") {
+  const Pixels shown = quadrants(64, 48);
+  struct Case {
+    int angle, mode, exif;  // the EXIF orientation the boxes amount to
+  };
+  const std::vector<Case> cases = {{1, -1, 8}, {2, -1, 3}, {3, -1, 6}, {-1, 1, 2}, {-1, 0, 4}, {1, 1, 7}, {3, 1, 5}};
+  for (const auto& c : cases) {
+    SECTION("irot " + std::to_string(c.angle) + " imir " + std::to_string(c.mode)) {
+      const Bytes src = fixture::encode_avif_rgb(store_for_orientation(shown, c.exif), 0, c.angle, c.mode);
+      REQUIRE_FALSE(src.empty());
+      auto info = nic::probe_image(src, {});
+      REQUIRE(info.ok());
+      CHECK(info->width == 64);
+      CHECK(info->height == 48);
+      Request r;
+      r.w = 32;
+      r.fmt = nic::RequestedFormat::Png;
+      auto out = run(src, r);
+      REQUIRE(out.ok());
+      const Pixels got = fixture::decode(out->bytes);
+      REQUIRE(got.w == 32);
+      REQUIRE(got.h == 24);
+      INFO("top-left " << describe(got.at(6, 5)) << " top-right " << describe(got.at(25, 5)));
+      CHECK(near(got.at(6, 5), 255, 0, 0, 48));
+      CHECK(near(got.at(25, 5), 0, 255, 0, 48));
+      CHECK(near(got.at(6, 18), 0, 0, 255, 48));
+      CHECK(near(got.at(25, 18), 255, 255, 255, 48));
+    }
+  }
+}
+
+TEST_CASE("transform: an animated WebP stays animated in its own format", "[transform]") {
+  const Bytes anim = fixture::encode_animated_webp(120, 80, {{200, 30, 30}, {30, 200, 30}, {30, 30, 200}});
+  REQUIRE_FALSE(anim.empty());
+  auto info = nic::probe_image(anim, {});
+  REQUIRE(info.ok());
+  CHECK(info->animated);
+  SECTION("auto with WebP accepted: passthrough") {
+    Request r;
+    r.w = 64;
+    r.accept = "image/webp";
+    auto out = run(anim, r);
+    REQUIRE(out.ok());
+    CHECK(out->passthrough);
+    CHECK(out->format == ImageFormat::Webp);
+    CHECK(out->bytes == anim);
+  }
+  SECTION("explicit png: the first frame") {
+    Request r;
+    r.w = 64;
+    r.fmt = nic::RequestedFormat::Png;
+    auto out = run(anim, r);
+    REQUIRE(out.ok());
+    CHECK_FALSE(out->passthrough);
+    const Pixels got = fixture::decode(out->bytes);
+    REQUIRE(got.w == 64);
+    REQUIRE(got.h == 43);
+    CHECK(near(got.at(32, 20), 200, 30, 30, 12));
+  }
+}
+
 TEST_CASE("transform: fit modes give Sharp's sizes without enlarging", "[transform]") {
   const Pixels photo = fixture::photo(300, 200);
   const Bytes src = fixture::encode_png(photo);

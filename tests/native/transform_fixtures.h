@@ -8,9 +8,11 @@
 #include <spng.h>
 #include <webp/decode.h>
 #include <webp/encode.h>
+#include <webp/mux.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <csetjmp>
 #include <cstdint>
@@ -334,9 +336,19 @@ inline Bytes encode_webp_rgba(const Pixels& px, bool lossless = false) {
   return b;
 }
 
-inline Bytes encode_avif_rgb(const Pixels& px, int quantizer = 10) {
+// irot_angle: anti-clockwise quarter turns (-1: no irot box); imir_mode: 0 =
+// top-bottom, 1 = left-right (-1: no imir box).
+inline Bytes encode_avif_rgb(const Pixels& px, int quantizer = 10, int irot_angle = -1, int imir_mode = -1) {
   avifImage* img = avifImageCreate(static_cast<std::uint32_t>(px.w), static_cast<std::uint32_t>(px.h), 8,
                                    AVIF_PIXEL_FORMAT_YUV444);
+  if (irot_angle >= 0) {
+    img->transformFlags |= AVIF_TRANSFORM_IROT;
+    img->irot.angle = static_cast<std::uint8_t>(irot_angle);
+  }
+  if (imir_mode >= 0) {
+    img->transformFlags |= AVIF_TRANSFORM_IMIR;
+    img->imir.mode = static_cast<std::uint8_t>(imir_mode);
+  }
   avifRGBImage rgb;
   avifRGBImageSetDefaults(&rgb, img);
   rgb.format = px.c == 4 ? AVIF_RGB_FORMAT_RGBA : AVIF_RGB_FORMAT_RGB;
@@ -355,6 +367,39 @@ inline Bytes encode_avif_rgb(const Pixels& px, int quantizer = 10) {
     avifEncoderDestroy(enc);
   }
   avifImageDestroy(img);
+  return b;
+}
+
+// An animated WebP: `frames` frames of w x h, frame f a flat colour from `rgb`.
+inline Bytes encode_animated_webp(int w, int h, const std::vector<std::array<std::uint8_t, 3>>& rgb) {
+  WebPAnimEncoderOptions opts;
+  WebPAnimEncoderOptionsInit(&opts);
+  WebPAnimEncoder* enc = WebPAnimEncoderNew(w, h, &opts);
+  WebPConfig config;
+  WebPConfigInit(&config);
+  config.quality = 90;
+  int timestamp = 0;
+  for (const auto& c : rgb) {
+    WebPPicture pic;
+    WebPPictureInit(&pic);
+    pic.width = w;
+    pic.height = h;
+    pic.use_argb = 1;
+    WebPPictureAlloc(&pic);
+    for (int i = 0; i < w * h; ++i) {
+      pic.argb[i] = 0xFF000000u | (static_cast<std::uint32_t>(c[0]) << 16) | (static_cast<std::uint32_t>(c[1]) << 8) | c[2];
+    }
+    WebPAnimEncoderAdd(enc, &pic, timestamp, &config);
+    WebPPictureFree(&pic);
+    timestamp += 100;
+  }
+  WebPAnimEncoderAdd(enc, nullptr, timestamp, nullptr);
+  WebPData data;
+  WebPDataInit(&data);
+  WebPAnimEncoderAssemble(enc, &data);
+  Bytes b(data.bytes, data.bytes + data.size);
+  WebPDataClear(&data);
+  WebPAnimEncoderDelete(enc);
   return b;
 }
 

@@ -3,6 +3,7 @@
 // not multiply memory.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,6 +20,8 @@ struct StoredImage {
   std::string etag;                 // strong, quoted
   std::uint64_t original_size = 0; // bytes of the source it came from
   std::string key;                  // canonical key
+  // Memory hits look at the source's age (revalidation) at most once a second.
+  mutable std::atomic<std::int64_t> next_source_check{0};
 };
 
 using SharedImage = std::shared_ptr<const StoredImage>;

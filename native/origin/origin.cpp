@@ -104,7 +104,8 @@ Origin::Origin(Config config)
       proxy_limit_(config_.rate_limit_proxy, 60),
       purge_limit_(config_.rate_limit_cache_purge, 60),
       proxy_quota_(config_.daily_proxy_quota, 86400),
-      started_unix_(unix_now()) {}
+      started_unix_(unix_now()),
+      image_cache_control_(image_cache_control(config_.cache_ttl_seconds)) {}
 
 Origin::~Origin() { stop(); }
 
@@ -200,7 +201,7 @@ void Origin::respond_image(const Ctx& ctx, const ImageRequest& ireq, const Share
                    (tier == Tier::Coalesced && (leader_tier == Tier::Memory || leader_tier == Tier::Storage));
   r.headers.reserve(12);
   r.headers.emplace_back("ETag", image->etag);
-  r.headers.emplace_back("Cache-Control", image_cache_control(config_.cache_ttl_seconds));
+  r.headers.emplace_back("Cache-Control", image_cache_control_);
   if (ireq.vary_accept) r.headers.emplace_back("Vary", "Accept");
   r.headers.emplace_back("X-Cache", hit ? "HIT" : "MISS");
   r.headers.emplace_back("X-Cache-Tier", std::string(to_string(tier)));
@@ -305,12 +306,17 @@ void Origin::handle(Request request, Reply reply) {
 // ---------------------------------------------------------------- images
 
 void Origin::handle_image(const Ctx& ctx, ImageRequest ireq, bool /*proxy*/) {
-  maybe_revalidate(ireq.image.workspace, ireq.image.id);
   if (SharedImage hit = memory_.get(ireq.key_hash)) {
+    const std::int64_t now = unix_now();
+    if (hit->next_source_check.load(std::memory_order_relaxed) <= now) {
+      hit->next_source_check.store(now + 1, std::memory_order_relaxed);
+      maybe_revalidate(ireq.image.workspace, ireq.image.id);
+    }
     metrics_.cache_hit("memory");
     respond_image(ctx, ireq, hit, Tier::Memory, Tier::Memory);
     return;
   }
+  maybe_revalidate(ireq.image.workspace, ireq.image.id);
   auto shared = std::make_shared<const ImageRequest>(std::move(ireq));
   const auto ticket = variant_flights_.join(shared->key, [this, ctx, shared](const Result<VariantOutcome>& r) {
     if (!r) {

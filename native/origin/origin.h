@@ -119,6 +119,7 @@ class Origin {
   std::mutex revalidating_mu_;
   std::set<std::string> revalidating_;
   std::int64_t started_unix_ = 0;
+  std::string image_cache_control_;
   std::atomic<std::uint64_t> request_counter_{0};
   // Pools last: destroyed (joined) first, while everything they use still exists.
   std::unique_ptr<WorkPool> fetch_pool_;

@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -29,30 +30,6 @@ constexpr std::uint32_t kHeaderLimit = 32 * 1024;  // the target may be 8 KiB (t
 constexpr std::uint64_t kBodyLimit = 64 * 1024;    // no endpoint takes a body
 constexpr auto kReadTimeout = std::chrono::seconds(30);
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
-
-// A body that sends a shared immutable buffer without copying it, so a herd
-// of responses for one image holds one copy of its bytes.
-struct SharedBody {
-  using value_type = SharedBytes;
-
-  static std::uint64_t size(const value_type& v) { return v ? v->size() : 0; }
-
-  class writer {
-   public:
-    using const_buffers_type = net::const_buffer;
-    template <bool isRequest, class Fields>
-    writer(const http::header<isRequest, Fields>&, const value_type& body) : body_(body) {}
-    void init(beast::error_code& ec) { ec = {}; }
-    boost::optional<std::pair<const_buffers_type, bool>> get(beast::error_code& ec) {
-      ec = {};
-      if (!body_ || body_->empty()) return boost::none;
-      return {{net::const_buffer(body_->data(), body_->size()), false}};
-    }
-
-   private:
-    const value_type& body_;
-  };
-};
 
 struct ServerState {
   std::atomic<int> active{0};  // requests handed to the pipeline, not yet written
@@ -120,28 +97,50 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!ep_ec) request.client_ip = ep.address().to_string();
     state_.active.fetch_add(1);
     origin_.handle(std::move(request), [self = shared_from_this()](Response response) {
-      // Back onto this connection's strand, from whichever thread answered.
-      net::post(self->stream_.get_executor(),
+      // Back onto this connection's strand (at once when already on it).
+      net::dispatch(self->stream_.get_executor(),
                 [self, response = std::move(response)]() mutable { self->send(std::move(response)); });
     });
   }
 
   void send(Response r) {
     if (state_.draining.load()) keep_alive_ = false;
+    // The head is serialised into one buffer here and sent with the shared
+    // body in a single gather write: cheaper than a field-by-field serializer
+    // on the hot path (cache hits), and the body is never copied.
     const std::uint64_t length = r.body ? r.body->size() : 0;
-    auto res = std::make_shared<http::response<SharedBody>>(static_cast<http::status>(r.status), version_);
-    res->set(http::field::server, "nic-origin/" NIC_VERSION);
-    for (const auto& [name, value] : r.headers) res->insert(name, value);
-    if (!r.head && !r.no_body) res->body() = std::move(r.body);
-    if (!r.no_body) res->set(http::field::content_length, std::to_string(length));
-    res->keep_alive(keep_alive_);
-    response_ = res;
+    head_.clear();
+    head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    head_ += std::to_string(r.status);
+    head_ += ' ';
+    head_ += http::obsolete_reason(static_cast<http::status>(r.status));
+    head_ += "\r\nServer: nic-origin/" NIC_VERSION "\r\n";
+    for (const auto& [name, value] : r.headers) {
+      head_ += name;
+      head_ += ": ";
+      head_ += value;
+      head_ += "\r\n";
+    }
+    if (!r.no_body) {
+      head_ += "Content-Length: ";
+      head_ += std::to_string(length);
+      head_ += "\r\n";
+    }
+    if (!keep_alive_) {
+      head_ += "Connection: close\r\n";
+    } else if (version_ == 10) {
+      head_ += "Connection: keep-alive\r\n";
+    }
+    head_ += "\r\n";
+    body_ = (r.head || r.no_body) ? nullptr : std::move(r.body);
+    std::array<net::const_buffer, 2> buffers{net::buffer(head_),
+                                             body_ ? net::buffer(body_->data(), body_->size()) : net::const_buffer()};
     stream_.expires_after(kWriteTimeout);
-    http::async_write(stream_, *res, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    net::async_write(stream_, buffers, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
-    response_.reset();
+    body_.reset();
     state_.active.fetch_sub(1);
     if (ec || !keep_alive_) {
       do_close();
@@ -158,7 +157,8 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<http::response<SharedBody>> response_;
+  std::string head_;
+  SharedBytes body_;  // kept alive until the write completes
   Origin& origin_;
   ServerState& state_;
   bool keep_alive_ = true;

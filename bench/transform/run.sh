@@ -65,8 +65,10 @@ cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 {
   echo "Transform benchmark, $(date -u +%Y-%m-%d), ${cpu:-unknown CPU}, single-threaded, $REPS runs after one warm-up."
   echo "Inputs: 3000x2000 photo-like JPEG (q90, 4:2:0) and 2000x1400 screenshot-like PNG, both resized to 800 wide."
-  echo "Settings: WebP q80 method/effort 4; AVIF q50 (ours: aom speed 8, 4:2:0; Sharp: effort 4, its default 4:4:4);"
-  echo "JPEG q80 progressive (both), 4:2:0; PNG zlib level 6. PSNR: RGB against a double-precision Lanczos3 of the full-size source."
+  echo "Settings: WebP q80, method/effort 4 (both). AVIF q50: ours aom speed 8, 4:2:0 for photos and 4:4:4 for flat content;"
+  echo "Sharp effort 4 (aom cpu-used 5), its default 4:4:4. JPEG q80 progressive, 4:2:0 (both). PNG: Sharp zlib-ng level 6"
+  echo "unfiltered (its default); ours Debian zlib, Average filter + RLE for photos, unfiltered level 2 for flat content."
+  echo "PSNR: RGB against a double-precision Lanczos3 of the full-size source, computed by bench.cpp for both outputs."
   echo "ms = CPU time per image (median; the whole process, all threads: Node's and libvips' included for Sharp);"
   echo "wall = best wall-clock time. The machine is shared (load average ${LOAD_START} at the start), so wall times"
   echo "include waiting for a core; CPU time is the steadier measure and ours/sharp compares it."

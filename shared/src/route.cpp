@@ -94,11 +94,16 @@ Result<ImagePath> parse_image_path(std::string_view path) {
     if (seg[i].empty()) return bad_path("empty path segment; expected /img/{workspaceId}/{id}/{filename}");
   }
 
-  auto ws_raw = percent_decode(seg[0], ErrorCode::InvalidPath);
+  auto decode = [](std::string_view segment, std::string_view what) -> Result<std::string> {
+    auto d = percent_decode(segment, ErrorCode::InvalidPath);
+    if (!d) return bad_path(std::string(what) + ": " + d.error().message);
+    return d;
+  };
+  auto ws_raw = decode(seg[0], "workspaceId");
   if (!ws_raw) return ws_raw.take_error();
-  auto id_raw = percent_decode(seg[1], ErrorCode::InvalidPath);
+  auto id_raw = decode(seg[1], "id");
   if (!id_raw) return id_raw.take_error();
-  auto name = percent_decode(seg[2], ErrorCode::InvalidPath);
+  auto name = decode(seg[2], "filename");
   if (!name) return name.take_error();
 
   ImagePath out;

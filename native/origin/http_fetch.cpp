@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -96,9 +97,26 @@ std::int64_t now_ms() {
       .count();
 }
 
-// Resolves a redirect target against the URL it came from.
+// The scheme of an absolute URI reference (RFC 3986 3.1: ALPHA *( ALPHA /
+// DIGIT / "+" / "-" / "." ) ":"), lower-case; empty for a relative reference.
+std::string uri_scheme(std::string_view ref) {
+  const auto colon = ref.find(':');
+  if (colon == std::string_view::npos || colon == 0) return {};
+  std::string scheme;
+  for (std::size_t i = 0; i < colon; ++i) {
+    const auto c = static_cast<unsigned char>(ref[i]);
+    const bool ok = std::isalpha(c) || (i > 0 && (std::isdigit(c) || c == '+' || c == '-' || c == '.'));
+    if (!ok) return {};
+    scheme += static_cast<char>(std::tolower(c));
+  }
+  return scheme;
+}
+
+// Resolves a redirect target against the URL it came from. A reference with
+// a scheme is absolute whatever the scheme (ftp:, file:, HTTP:), so it is
+// never glued onto the current path.
 std::string absolute_location(const Url& base, const std::string& location) {
-  if (location.starts_with("http://") || location.starts_with("https://")) return location;
+  if (!uri_scheme(location).empty()) return location;
   const std::string authority =
       base.scheme + "://" + (base.host.find(':') != std::string::npos ? "[" + base.host + "]" : base.host) +
       ":" + std::to_string(base.port);
@@ -243,6 +261,11 @@ Result<HttpResponse> download(const std::string& start_url, const std::vector<Al
       if (r->location.empty()) return make_error(ErrorCode::UpstreamError, "redirect without Location");
       if (hop >= options.max_redirects) return make_error(ErrorCode::UpstreamError, "too many redirects");
       url = absolute_location(*parsed, r->location);
+      // Only http(s) hops can be in ALLOWED_DOMAINS; anything else (ftp:,
+      // file:, data:) is refused as a host not allowed, not as a bad upstream.
+      if (const std::string scheme = uri_scheme(url); scheme != "http" && scheme != "https") {
+        return make_error(ErrorCode::DomainNotAllowed, "redirect to a non-http(s) URL refused: " + scheme + ":");
+      }
       continue;
     }
     return r;

@@ -12,14 +12,17 @@ Fake S3 (the file host Notion's signed URLs point to):
   GET /{workspace}/{file}/{name}?X-Amz-Algorithm=..&X-Amz-Date=..&X-Amz-Expires=..&X-Amz-Signature=..
     200 the bytes; 403 <Error><Code>AccessDenied</Code><Message>Request has expired</Message>..</Error> once
     X-Amz-Date + X-Amz-Expires has passed; 403 SignatureDoesNotMatch; 404 NoSuchKey; injected faults.
+    Fault "redirect": a validly signed request is answered 302 (or redirect_status) with Location:
+    `location` as given (absolute or relative), or "self" = the request's own target (a loop).
 
 Control endpoint (on both ports), JSON bodies:
   POST /_control/reset                      forget files, blocks, faults, counters
   POST /_control/files   {"path":"/ws/file/name","data_b64":..,"content_type":..}
   POST /_control/blocks  {"id":..,"workspace":..,"file":..,"name":..,"kind":"file"|"external"|"paragraph",
                           "url_expires":3600,"expiry_time_in":3600,"external_url":..}
-  POST /_control/faults  {"s3":{"mode":"500|hang|truncate|nonimage|oversize|none","count":N,"latency_ms":N,
-                                "oversize_bytes":N},
+  POST /_control/faults  {"s3":{"mode":"500|hang|truncate|nonimage|oversize|redirect|none","count":N,
+                                "latency_ms":N,"oversize_bytes":N,
+                                "location":URL|"self","redirect_status":302},
                           "notion":{"rate_limit":N,"retry_after":"1","status":N,"count":N,"latency_ms":N}}
   POST /_control/tokens  {"tokens":[..],"version":"2022-06-28"}
   GET  /_control/counters -> {"notion_calls":..,"notion_by_status":{..},"s3_requests":..,"s3_by_status":{..},
@@ -69,7 +72,8 @@ class State:
             self.blocks = {}  # undashed id -> dict
             self.tokens = {"secret_test_token"}
             self.version = "2022-06-28"
-            self.s3_fault = {"mode": "none", "count": 0, "latency_ms": 0, "oversize_bytes": 0}
+            self.s3_fault = {"mode": "none", "count": 0, "latency_ms": 0, "oversize_bytes": 0, "location": "",
+                             "redirect_status": 302}
             self.notion_fault = {"rate_limit": 0, "retry_after": "1", "status": 0, "count": 0, "latency_ms": 0}
             self.counters = {
                 "notion_calls": 0,
@@ -292,6 +296,10 @@ class Handler(BaseHTTPRequestHandler):
                                  f"<Expires>{iso(signed_at + int(expires))}</Expires><ServerTime>{iso(time.time())}</ServerTime>")
         active = fault["count"] != 0 and fault["mode"] != "none"
         mode = fault["mode"] if active else "none"
+        if mode == "redirect":
+            location = self.path if fault["location"] == "self" else fault["location"]
+            STATE.count("s3_by_status", int(fault["redirect_status"]))
+            return self.send_body(int(fault["redirect_status"]), "", "application/xml", {"Location": location})
         if mode == "500":
             return self.s3_error(500, "InternalError", "We encountered an internal error. Please try again.")
         if mode == "hang":

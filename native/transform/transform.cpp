@@ -264,7 +264,7 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
     case ImageFormat::Png: encoded = detail::encode_png(img, detail::looks_flat(img)); break;
     case ImageFormat::Webp: encoded = detail::encode_webp(img, params.q.value_or(kDefaultWebpQuality)); break;
     case ImageFormat::Avif:
-      encoded = detail::encode_avif(img, params.q.value_or(kDefaultAvifQuality), detail::looks_flat(img));
+      encoded = detail::encode_avif(img, params.q.value_or(kDefaultAvifQuality));
       break;
     case ImageFormat::Gif:
     case ImageFormat::Svg: return make_error(ErrorCode::Internal, "no encoder for this format");

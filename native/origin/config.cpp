@@ -65,6 +65,41 @@ struct Reader {
   }
 };
 
+// STORAGE_BACKEND=s3|r2: every S3_* setting present and well-formed.
+Status check_s3_settings(Config& c) {
+  for (auto* s : {&c.s3_bucket, &c.s3_region, &c.s3_endpoint, &c.s3_access_key, &c.s3_secret_key}) *s = trim(*s);
+  const bool r2 = c.storage_backend == "r2";
+  if (c.s3_bucket.empty()) return bad("S3_BUCKET", "required with STORAGE_BACKEND=" + c.storage_backend);
+  if (c.s3_bucket.size() < 3 || c.s3_bucket.size() > 63 ||
+      c.s3_bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos) {
+    return bad("S3_BUCKET", "expected 3 to 63 characters of a-z 0-9 . -, got '" + c.s3_bucket + "'");
+  }
+  if (c.s3_region.empty()) {
+    if (!r2) return bad("S3_REGION", "required with STORAGE_BACKEND=s3 (e.g. us-east-1)");
+    c.s3_region = "auto";  // R2's only region
+  }
+  if (c.s3_region.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+    return bad("S3_REGION", "expected a region name such as us-east-1 or auto, got '" + c.s3_region + "'");
+  }
+  if (c.s3_endpoint.empty()) {
+    if (r2) return bad("S3_ENDPOINT", "required with STORAGE_BACKEND=r2: https://<account>.r2.cloudflarestorage.com");
+    c.s3_endpoint = "https://s3." + c.s3_region + ".amazonaws.com";
+  }
+  while (!c.s3_endpoint.empty() && c.s3_endpoint.back() == '/') c.s3_endpoint.pop_back();
+  auto u = parse_url(c.s3_endpoint);
+  if (!u) return bad("S3_ENDPOINT", "not an http(s) URL: " + u.error().message);
+  if (!u->query.empty() || (!u->path.empty() && u->path != "/")) {
+    return bad("S3_ENDPOINT", "expected scheme://host[:port] only (the bucket is S3_BUCKET), got '" + c.s3_endpoint + "'");
+  }
+  if (u->scheme != "https" && u->host != "127.0.0.1" && u->host != "localhost" && u->host != "::1") {
+    return bad("S3_ENDPOINT", "https is required (plain http only for a loopback address), got '" + c.s3_endpoint + "'");
+  }
+  if (c.s3_access_key.empty()) return bad("S3_ACCESS_KEY", "required with STORAGE_BACKEND=" + c.storage_backend);
+  if (c.s3_secret_key.empty()) return bad("S3_SECRET_KEY", "required with STORAGE_BACKEND=" + c.storage_backend);
+  if (c.s3_access_key.find(':') != std::string::npos) return bad("S3_ACCESS_KEY", "must not contain ':'");
+  return Ok{};
+}
+
 }  // namespace
 
 EnvGetter process_env() {
@@ -105,10 +140,7 @@ Result<Config> load_config(const EnvGetter& env) {
   }
   if (const auto v = r.get("STORAGE_BACKEND")) {
     const std::string b = trim(*v);
-    if (b == "s3" || b == "r2") {
-      return bad("STORAGE_BACKEND", "'" + b + "' is not built in this version (use fs)");
-    }
-    if (b != "fs") return bad("STORAGE_BACKEND", "expected fs|s3|r2, got '" + b + "'");
+    if (b != "fs" && b != "s3" && b != "r2") return bad("STORAGE_BACKEND", "expected fs|s3|r2, got '" + b + "'");
     c.storage_backend = b;
   }
   r.string("CACHE_DIR", c.cache_dir);
@@ -118,6 +150,9 @@ Result<Config> load_config(const EnvGetter& env) {
   r.string("S3_ACCESS_KEY", c.s3_access_key);
   r.string("S3_SECRET_KEY", c.s3_secret_key);
   r.string("REDIS_URL", c.redis_url);
+  if (c.storage_backend != "fs") {
+    if (auto s = check_s3_settings(c); !s) return s.take_error();
+  }
 
   c.allowed_domains_text = std::string(default_allowed_domains());
   r.string("ALLOWED_DOMAINS", c.allowed_domains_text);

@@ -20,54 +20,32 @@
 
 #include "image.h"
 #include "nic/error.h"
+#include "store.h"
 
 namespace nic::origin {
-
-struct EntryMeta {
-  std::string key;           // canonical key (or source key)
-  std::string content_type;
-  std::string etag;
-  std::uint64_t size = 0;
-  std::uint64_t original_size = 0;
-  std::int64_t created = 0;  // unix seconds (for sources: when last confirmed against Notion)
-  // Sources only: how the source was found ("block": via the Notion API, so it
-  // is revalidated; "file": a registered signed URL) and which upstream file it
-  // is (workspace/file id/filename), to notice when a block changes its file.
-  std::string resolved_by;
-  std::string upstream;
-};
 
 std::string serialize_meta(const EntryMeta& meta);
 std::optional<EntryMeta> parse_meta(std::string_view text);
 
-struct DiskStoreStats {
-  std::uint64_t bytes = 0;
-  std::uint64_t entries = 0;
-  std::uint64_t writes = 0;
-  std::uint64_t evictions = 0;
-  std::uint64_t removed_at_start = 0;  // leftovers of interrupted writes
-};
+using DiskStoreStats = StoreStats;
 
-class DiskStore {
+class DiskStore final : public Store {
  public:
   // Creates the directory when needed and indexes what is there.
   static Result<std::unique_ptr<DiskStore>> open(std::string dir, std::uint64_t max_bytes);
 
-  struct Hit {
-    EntryMeta meta;
-    SharedBytes bytes;
-  };
-  std::optional<Hit> read(const std::string& hash);
-  std::optional<EntryMeta> meta(const std::string& hash);
-  Status write(const std::string& hash, EntryMeta meta, std::span<const std::uint8_t> bytes);
+  std::optional<Hit> read(const std::string& hash) override;
+  std::optional<EntryMeta> meta(const std::string& hash) override;
+  Status write(const std::string& hash, EntryMeta meta, std::span<const std::uint8_t> bytes) override;
   // Rewrites only the sidecar (e.g. a source confirmed unchanged).
-  Status update_meta(const std::string& hash, const EntryMeta& meta);
-  bool erase(const std::string& hash);
+  Status update_meta(const std::string& hash, const EntryMeta& meta) override;
+  bool erase(const std::string& hash) override;
   // Every entry whose key starts with `prefix`; returns how many were removed.
-  std::size_t erase_prefix(std::string_view prefix);
+  std::size_t erase_prefix(std::string_view prefix) override;
 
-  DiskStoreStats stats() const;
-  bool writable() const;
+  DiskStoreStats stats() const override;
+  bool writable() const override;
+  std::string describe() const override { return "CACHE_DIR " + dir_; }
   const std::string& dir() const { return dir_; }
 
  private:

@@ -27,13 +27,14 @@ struct Family {
   std::string_view name;
   std::string_view help;
 };
-constexpr std::array<Family, 8> kCounterFamilies{{
+constexpr std::array<Family, 9> kCounterFamilies{{
     {"nic_requests_total", "HTTP requests by route and status."},
     {"nic_cache_hits_total", "Image responses served from a cache tier."},
     {"nic_notion_api_calls_total", "Notion API calls by HTTP status."},
     {"nic_upstream_fetches_total", "Upstream file downloads by outcome."},
     {"nic_transforms_total", "Transforms by output format."},
     {"nic_storage_writes_total", "Entries written to the storage tier (kind: variant|source)."},
+    {"nic_storage_write_failures_total", "Storage writes that failed (logged; the response is unaffected)."},
     {"nic_requests_rate_limited_total", "Requests refused by a rate limit."},
     {"nic_source_revalidations_total", "Background source revalidations by outcome."},
 }};

@@ -21,6 +21,7 @@ class Metrics {
   void upstream_fetch(std::string_view status);  // "200", "403", "timeout", ...
   void transform(std::string_view format, double seconds);
   void storage_write(std::string_view kind);     // variant | source
+  void storage_write_failure(std::string_view kind) { add("nic_storage_write_failures_total", "kind=\"" + std::string(kind) + "\""); }
   void rate_limited(std::string_view route) { add("nic_requests_rate_limited_total", "route=\"" + std::string(route) + "\""); }
   void revalidation(std::string_view result) { add("nic_source_revalidations_total", "result=\"" + std::string(result) + "\""); }
   void upstream_bytes(std::uint64_t n) { upstream_bytes_.fetch_add(n, std::memory_order_relaxed); }

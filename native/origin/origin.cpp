@@ -15,6 +15,7 @@
 #include "nic/route.h"
 #include "nic/sha256.h"
 #include "nic/url.h"
+#include "s3_store.h"
 #include "transform.h"
 
 namespace nic::origin {
@@ -113,11 +114,19 @@ Result<std::unique_ptr<Origin>> Origin::create(Config config) {
   global_http_init();
   log_threshold() = config.log_level;
   std::unique_ptr<Origin> o(new Origin(std::move(config)));
-  auto disk = DiskStore::open(o->config_.cache_dir, o->config_.cache_max_bytes);
-  if (!disk) return disk.take_error();
-  o->disk_ = std::move(*disk);
-  const auto st = o->disk_->stats();
-  log(LogLevel::Info, "storage " + o->config_.cache_dir + ": " + std::to_string(st.entries) + " entries, " +
+  if (o->config_.storage_backend == "fs") {
+    auto disk = DiskStore::open(o->config_.cache_dir, o->config_.cache_max_bytes);
+    if (!disk) return disk.take_error();
+    o->store_ = std::move(*disk);
+  } else {
+    const auto& c = o->config_;
+    auto s3 = S3Store::open(S3Settings{c.s3_endpoint, c.s3_bucket, c.s3_region, c.s3_access_key, c.s3_secret_key,
+                                       c.upstream_timeout_ms, 5000});
+    if (!s3) return s3.take_error();
+    o->store_ = std::move(*s3);
+  }
+  const auto st = o->store_->stats();
+  log(LogLevel::Info, "storage " + o->store_->describe() + ": " + std::to_string(st.entries) + " entries, " +
                           std::to_string(st.bytes) + " bytes" +
                           (st.removed_at_start ? ", removed " + std::to_string(st.removed_at_start) +
                                                      " incomplete files"
@@ -349,7 +358,7 @@ void Origin::handle_image(const Ctx& ctx, ImageRequest ireq, bool /*proxy*/) {
       done(VariantOutcome{hit, Tier::Memory});
       return;
     }
-    if (auto stored = config_.coalescing ? disk_->read(shared->key_hash) : std::nullopt) {
+    if (auto stored = config_.coalescing ? store_->read(shared->key_hash) : std::nullopt) {
       auto image = std::make_shared<StoredImage>();
       image->bytes = stored->bytes;
       image->content_type = stored->meta.content_type;
@@ -389,9 +398,10 @@ void Origin::handle_image(const Ctx& ctx, ImageRequest ireq, bool /*proxy*/) {
       meta.etag = image->etag;
       meta.original_size = image->original_size;
       meta.created = unix_now();
-      if (auto s = disk_->write(shared->key_hash, meta, *image->bytes); s) {
+      if (auto s = store_->write(shared->key_hash, meta, *image->bytes); s) {
         metrics_.storage_write("variant");
       } else {
+        metrics_.storage_write_failure("variant");
         log(LogLevel::Error, "storage write failed: " + s.error().message);
       }
       memory_.put(shared->key_hash, image);
@@ -418,13 +428,13 @@ Result<Source> Origin::get_source(const std::string& workspace, const std::strin
   // The benchmark baseline (coalescing off) models a server that looked at its
   // caches when the request arrived, all missed, and does the whole work.
   if (!config_.coalescing) return fetch_source(workspace, id);
-  if (auto stored = disk_->read(shash)) return Source{stored->bytes, stored->meta};
+  if (auto stored = store_->read(shash)) return Source{stored->bytes, stored->meta};
   auto promise = std::make_shared<std::promise<Result<Source>>>();
   auto future = promise->get_future();
   const auto ticket = source_flights_.join(skey, [promise](const Result<Source>& r) { promise->set_value(r); });
   if (!ticket.leader) return future.get();  // the timer guarantees an answer
   Result<Source> result = [&]() -> Result<Source> {
-    if (auto stored = disk_->read(shash)) return Source{stored->bytes, stored->meta};
+    if (auto stored = store_->read(shash)) return Source{stored->bytes, stored->meta};
     return fetch_source(workspace, id);
   }();
   source_flights_.finish(ticket.flight, result);
@@ -492,9 +502,10 @@ Result<Source> Origin::fetch_source(const std::string& workspace, const std::str
   meta.created = unix_now();
   meta.resolved_by = entry->from_block ? "block" : "file";
   meta.upstream = upstream_identity(entry->url, config_.allowed_domains);
-  if (auto s = disk_->write(cache_key_hash(meta.key), meta, *body); s) {
+  if (auto s = store_->write(cache_key_hash(meta.key), meta, *body); s) {
     metrics_.storage_write("source");
   } else {
+    metrics_.storage_write_failure("source");
     log(LogLevel::Error, "storage write failed: " + s.error().message);
   }
   meta.size = body->size();
@@ -506,7 +517,7 @@ Result<Source> Origin::fetch_source(const std::string& workspace, const std::str
 void Origin::maybe_revalidate(const std::string& workspace, const std::string& id) {
   if (config_.source_ttl_seconds <= 0) return;
   const std::string shash = cache_key_hash(source_key(workspace, id));
-  const auto meta = disk_->meta(shash);
+  const auto meta = store_->meta(shash);
   if (!meta || meta->resolved_by != "block" || unix_now() - meta->created < config_.source_ttl_seconds) return;
   const std::string token = workspace + "/" + id;
   {
@@ -539,10 +550,10 @@ void Origin::revalidate(const std::string& workspace, const std::string& id) {
   }
   urls_.put(workspace, id, SignedUrl{file->url, file->expires_at, block, true}, now);
   const std::string identity = upstream_identity(file->url, config_.allowed_domains);
-  auto meta = disk_->meta(shash);
+  auto meta = store_->meta(shash);
   if (meta && meta->upstream == identity) {
     meta->created = now;
-    if (auto s = disk_->update_meta(shash, *meta); !s) {
+    if (auto s = store_->update_meta(shash, *meta); !s) {
       log(LogLevel::Warn, "revalidation could not update " + skey + ": " + s.error().message);
     }
     metrics_.revalidation("unchanged");
@@ -574,8 +585,13 @@ void Origin::revalidate(const std::string& workspace, const std::string& id) {
   fresh.upstream = identity;
   const std::string prefix = variant_prefix(workspace, id);
   memory_.erase_prefix(prefix);
-  disk_->erase_prefix(prefix);
-  if (auto s = disk_->write(shash, fresh, *r->body); s) metrics_.storage_write("source");
+  store_->erase_prefix(prefix);
+  if (auto s = store_->write(shash, fresh, *r->body); s) {
+    metrics_.storage_write("source");
+  } else {
+    metrics_.storage_write_failure("source");
+    log(LogLevel::Error, "storage write failed: " + s.error().message);
+  }
   metrics_.revalidation("changed");
   log(LogLevel::Info, "source " + skey + " changed upstream; old variants dropped");
 }
@@ -668,7 +684,7 @@ void Origin::handle_purge(const Ctx& ctx, std::string_view query) {
   for (const auto& [ws, id] : targets) {
     const std::string prefix = variant_prefix(ws, id);
     memory_.erase_prefix(prefix);
-    removed += disk_->erase_prefix(prefix);
+    removed += store_->erase_prefix(prefix);
     if (!list.empty()) list += ',';
     list += "\"" + json_escape(prefix) + "\"";
   }
@@ -677,8 +693,8 @@ void Origin::handle_purge(const Ctx& ctx, std::string_view query) {
 }
 
 void Origin::handle_health(const Ctx& ctx) {
-  const bool writable = disk_->writable();
-  const auto st = disk_->stats();
+  const bool writable = store_->writable();
+  const auto st = store_->stats();
   std::string body = "{\"status\":\"";
   body += writable ? "ok" : "degraded";
   body += "\",\"version\":\"" NIC_VERSION "\",\"uptimeSeconds\":" + std::to_string(unix_now() - started_unix_);
@@ -693,7 +709,7 @@ void Origin::handle_health(const Ctx& ctx) {
 
 void Origin::handle_stats(const Ctx& ctx) {
   if (!check_api_key(ctx)) return;
-  const auto st = disk_->stats();
+  const auto st = store_->stats();
   const auto vc = variant_flights_.counts();
   const auto sc = source_flights_.counts();
   auto n = [](std::uint64_t v) { return std::to_string(v); };
@@ -723,7 +739,7 @@ void Origin::handle_stats(const Ctx& ctx) {
 }
 
 void Origin::handle_metrics(const Ctx& ctx) {
-  const auto st = disk_->stats();
+  const auto st = store_->stats();
   Metrics::Gauges g;
   g.inflight_flights = inflight();
   g.memory_cache_bytes = memory_.bytes();

@@ -17,6 +17,7 @@
 #include "coalescer.h"
 #include "config.h"
 #include "disk_store.h"
+#include "store.h"
 #include "image.h"
 #include "memory_cache.h"
 #include "metrics.h"
@@ -110,7 +111,7 @@ class Origin {
   Config config_;
   Metrics metrics_;
   MemoryCache memory_;
-  std::unique_ptr<DiskStore> disk_;
+  std::unique_ptr<Store> store_;  // fs (DiskStore) or s3|r2 (S3Store)
   UrlRegistry urls_;
   NotionClient notion_;
   Coalescer<VariantOutcome> variant_flights_;

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "config.h"
 
@@ -87,10 +88,61 @@ TEST_CASE("origin config: a bad setting names its variable", "[origin][config]")
   }
 }
 
-TEST_CASE("origin config: s3/r2 are refused clearly", "[origin][config]") {
-  auto c = load_config(env_of({{"STORAGE_BACKEND", "r2"}}));
-  REQUIRE_FALSE(c.ok());
-  CHECK(c.error().message.find("not built in this version") != std::string::npos);
+TEST_CASE("origin config: s3/r2 settings are required and named", "[origin][config][s3]") {
+  const std::map<std::string, std::string> full{{"STORAGE_BACKEND", "s3"},
+                                                {"S3_BUCKET", "nic-images"},
+                                                {"S3_REGION", "eu-west-1"},
+                                                {"S3_ENDPOINT", "https://s3.example.test/"},
+                                                {"S3_ACCESS_KEY", "AKIDEXAMPLE"},
+                                                {"S3_SECRET_KEY", "wJalrXUtnFEMI"}};
+  auto ok = load_config(env_of(full));
+  REQUIRE(ok.ok());
+  CHECK(ok->storage_backend == "s3");
+  CHECK(ok->s3_endpoint == "https://s3.example.test");  // trailing slash dropped
+  const std::string text = nic::origin::describe_config(*ok);
+  CHECK(text.find("AKIDEXAMPLE") == std::string::npos);
+  CHECK(text.find("wJalrXUtnFEMI") == std::string::npos);
+  CHECK(text.find("S3_BUCKET=nic-images") != std::string::npos);
+
+  for (const char* name : {"S3_BUCKET", "S3_REGION", "S3_ACCESS_KEY", "S3_SECRET_KEY"}) {
+    auto vars = full;
+    vars.erase(name);
+    auto c = load_config(env_of(vars));
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().message.rfind(name, 0) == 0);
+  }
+  // AWS S3 without an endpoint: the region's.
+  auto vars = full;
+  vars.erase("S3_ENDPOINT");
+  auto aws = load_config(env_of(vars));
+  REQUIRE(aws.ok());
+  CHECK(aws->s3_endpoint == "https://s3.eu-west-1.amazonaws.com");
+  // R2: endpoint required, region "auto" by default.
+  vars["STORAGE_BACKEND"] = "r2";
+  vars.erase("S3_REGION");
+  auto r2 = load_config(env_of(vars));
+  REQUIRE_FALSE(r2.ok());
+  CHECK(r2.error().message.rfind("S3_ENDPOINT", 0) == 0);
+  vars["S3_ENDPOINT"] = "https://acct.r2.cloudflarestorage.com";
+  r2 = load_config(env_of(vars));
+  REQUIRE(r2.ok());
+  CHECK(r2->s3_region == "auto");
+  // Bad values.
+  const std::vector<std::pair<std::string, std::string>> bad_values{
+      {"S3_BUCKET", "Bad_Bucket"}, {"S3_ENDPOINT", "ftp://x"}, {"S3_ENDPOINT", "https://host/bucket"},
+      {"S3_REGION", "us east"}};
+  for (const auto& [name, value] : bad_values) {
+    auto bad = full;
+    bad[name] = value;
+    auto c = load_config(env_of(bad));
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().message.rfind(name, 0) == 0);
+  }
+  auto plain = full;
+  plain["S3_ENDPOINT"] = "http://s3.example.test";
+  CHECK_FALSE(load_config(env_of(plain)).ok());  // plain http only for loopback
+  plain["S3_ENDPOINT"] = "http://127.0.0.1:9000";
+  CHECK(load_config(env_of(plain)).ok());
 }
 
 TEST_CASE("origin config: secrets are masked", "[origin][config]") {

@@ -10,7 +10,7 @@ PKGS=(
   emscripten binaryen
   catch2
   libboost1.81-dev libcurl4-openssl-dev libssl-dev
-  libjpeg62-turbo-dev libturbojpeg0-dev libspng-dev libwebp-dev libavif-dev libgif-dev zlib1g-dev
+  libjpeg62-turbo-dev libturbojpeg0-dev libspng-dev libwebp-dev libavif-dev libgif-dev zlib1g-dev libdeflate-dev
   python3 curl
 )
 

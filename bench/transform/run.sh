@@ -14,7 +14,7 @@ mkdir -p "$WORK/out" "$WORK/sharp"
 echo "== building (Release)" >&2
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNIC_WASM_TESTS=OFF >/dev/null
 cmake --build "$BUILD" -j2 --target nic_transform >/dev/null
-PKGS="libjpeg spng libwebp libwebpdemux libavif zlib"
+PKGS="libjpeg spng libwebp libwebpdemux libavif zlib libdeflate"
 # shellcheck disable=SC2046
 c++ -std=c++20 -O2 -DNDEBUG -I"$ROOT/shared/include" -I"$ROOT/native/transform" -I"$ROOT/tests/native" \
   "$ROOT/bench/transform/bench.cpp" "$BUILD/native/transform/libnic_transform.a" "$BUILD/shared/libnic_core.a" \

@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "image.h"
+#include "png_fast.h"
 
 namespace nic::detail {
 namespace {
@@ -70,6 +71,11 @@ Result<Header> probe_png(Bytes data) {
 }
 
 Status decode_png(Bytes data, RowSink& sink) {
+  {
+    auto fast = decode_png_fast(data, sink);
+    if (!fast) return fast.take_error();
+    if (*fast == FastPng::Decoded) return Ok{};
+  }
   auto opened = open_decoder(data);
   if (!opened) return opened.take_error();
   spng_ctx* ctx = opened->get();

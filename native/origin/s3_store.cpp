@@ -28,6 +28,9 @@ using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
 
 constexpr std::string_view kMetaPrefix = "x-amz-meta-nic-";
 constexpr std::string_view kEmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+// A signed listing that names no object (prefix nothing uses): proves the
+// endpoint, bucket and credentials without depending on what is stored.
+const std::string kProbeQuery = "list-type=2&max-keys=1&prefix=nic-probe%2F";
 // Objects larger than this are not an image this origin wrote.
 constexpr std::uint64_t kMaxObjectBytes = 1ULL << 30;
 
@@ -345,13 +348,13 @@ void S3Store::note(const S3Reply& r) const {
 }
 
 Status S3Store::check_bucket() const {
-  const S3Reply r = call("GET", "", "list-type=2&max-keys=1&prefix=index%2F", {}, {});
+  const S3Reply r = call("GET", "", kProbeQuery, {}, {});
   note(r);
   if (r.status == 200) return Ok{};
   const std::string what = "storage " + describe() + ": ";
   if (r.status == 0 || r.status >= 500) {
     // Unreachable: start anyway (degraded); images are served from upstream.
-    log(LogLevel::Warn, what + "not reachable at start-up (" + r.describe() + "); serving without it");
+    log(LogLevel::Warn, what + "not usable at start-up (" + r.describe() + "); serving without it until it answers");
     return Ok{};
   }
   if (r.status == 401 || r.status == 403) {
@@ -373,7 +376,7 @@ void S3Store::probe_loop() {
     if (stopping_) break;
     if (healthy_.load()) continue;
     lock.unlock();
-    note(call("GET", "", "list-type=2&max-keys=1&prefix=index%2F", {}, {}));
+    note(call("GET", "", kProbeQuery, {}, {}));
     lock.lock();
   }
 }

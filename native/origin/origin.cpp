@@ -679,17 +679,21 @@ void Origin::handle_purge(const Ctx& ctx, std::string_view query) {
     targets.emplace_back(file->workspace, file->file_id);
     if (file->block_id) targets.emplace_back(file->workspace, *file->block_id);
   }
-  std::size_t removed = 0;
-  std::string list;
-  for (const auto& [ws, id] : targets) {
-    const std::string prefix = variant_prefix(ws, id);
-    memory_.erase_prefix(prefix);
-    removed += store_->erase_prefix(prefix);
-    if (!list.empty()) list += ',';
-    list += "\"" + json_escape(prefix) + "\"";
-  }
-  respond_json(ctx, 200,
-               "{\"purged\":true,\"removed\":" + std::to_string(removed) + ",\"prefixes\":[" + list + "]}");
+  // The store's removals wait for disk or network: on the fetch pool, not on the I/O thread.
+  const bool queued = fetch_pool_->try_submit([this, ctx, targets = std::move(targets)] {
+    std::size_t removed = 0;
+    std::string list;
+    for (const auto& [ws, id] : targets) {
+      const std::string prefix = variant_prefix(ws, id);
+      memory_.erase_prefix(prefix);
+      removed += store_->erase_prefix(prefix);
+      if (!list.empty()) list += ',';
+      list += "\"" + json_escape(prefix) + "\"";
+    }
+    respond_json(ctx, 200,
+                 "{\"purged\":true,\"removed\":" + std::to_string(removed) + ",\"prefixes\":[" + list + "]}");
+  });
+  if (!queued) respond_error(ctx, make_error(ErrorCode::Overloaded, "too much work queued; retry the purge shortly"), 1);
 }
 
 void Origin::handle_health(const Ctx& ctx) {

@@ -250,6 +250,12 @@ FilterTaps lanczos3_taps(int in_size, double offset, double length, int out_size
   return f;
 }
 
+namespace {
+std::atomic<std::size_t> g_vertical_first_limit{16u << 20};
+}  // namespace
+
+void set_vertical_first_limit(std::size_t bytes) { g_vertical_first_limit.store(bytes, std::memory_order_relaxed); }
+
 void use_avx2_kernels(bool enabled) {
 #if defined(NIC_AVX2_PATH)
   g_avx2_disabled.store(!enabled, std::memory_order_relaxed);
@@ -325,6 +331,39 @@ Status Resampler::begin(int width, int height, bool alpha) {
   // Taps past the row end (short rows) read zeros with weight 0.
   scratch_.assign(static_cast<std::size_t>(std::max(width, h_.taps) + 4) * 4, 0);
   next_row_ = 0;
+
+  // Vertical first? Compare multiply-adds: horizontal-first filters every
+  // needed input row horizontally; vertical-first filters each output row's
+  // window over the columns the horizontal taps read. A horizontal
+  // multiply-add costs about twice a vertical one (callgrind: ~3.9 vs ~1.8
+  // instructions with AVX2: the vertical kernel does 8 pixels a step).
+  {
+    int col_lo = in_w_;
+    int col_hi = 0;
+    for (int x = 0; x < plan_.out_w; ++x) {
+      col_lo = std::min(col_lo, h_.start[static_cast<std::size_t>(x)]);
+      col_hi = std::max(col_hi, h_.start[static_cast<std::size_t>(x)] + h_.taps);
+    }
+    col_hi = std::min(col_hi, in_w_);
+    col_lo = std::min(col_lo, col_hi);
+    const double rows_in = static_cast<double>(last_row_ - first_row_ + 1);
+    const double h_cost = 2.0 * plan_.out_w * h_.taps;
+    const double hfirst = rows_in * h_cost + static_cast<double>(plan_.out_h) * v_.taps * plan_.out_w;
+    const double vfirst = static_cast<double>(plan_.out_h) * (v_.taps * static_cast<double>(col_hi - col_lo) + h_cost);
+    const std::size_t line_px = static_cast<std::size_t>(std::max(width, h_.taps)) + 8;
+    in_stride_ = (line_px * 4 + 31) & ~static_cast<std::size_t>(31);
+    const double ring_bytes = static_cast<double>(in_stride_) * v_.taps;
+    vertical_first_ = vfirst < hfirst &&
+                      ring_bytes <= static_cast<double>(g_vertical_first_limit.load(std::memory_order_relaxed));
+    if (vertical_first_) {
+      col_off_ = static_cast<std::size_t>(col_lo) * 4;
+      col_bytes_ = (static_cast<std::size_t>(col_hi - col_lo) * 4 + 31) & ~static_cast<std::size_t>(31);
+      in_ring_.assign(in_stride_ * static_cast<std::size_t>(v_.taps), 0);
+      vline_.assign(in_stride_, 0);
+      tmp_.clear();
+      tmp_.shrink_to_fit();
+    }
+  }
 #if defined(NIC_AVX2_PATH)
   avx2_ = cpu_has_avx2();
   if (avx2_) {
@@ -365,6 +404,15 @@ bool Resampler::row(const std::uint8_t* rgba) {
   const int y = next_row_++;
   if (y < first_row_) return true;
   if (y > last_row_ || next_out_ >= plan_.out_h) return false;
+  if (vertical_first_) {
+    std::uint8_t* slot = in_ring_.data() + in_stride_ * static_cast<std::size_t>(y % v_.taps);
+    std::memcpy(slot, rgba, static_cast<std::size_t>(in_w_) * 4);
+    if (alpha_) premultiply(slot, static_cast<std::size_t>(in_w_));
+    while (next_out_ < plan_.out_h && need_[static_cast<std::size_t>(next_out_)] <= y) {
+      emit_vertical_first(next_out_++, y);
+    }
+    return next_out_ < plan_.out_h;
+  }
   // The kernels read start..start+taps-1, inside the row unless the row is
   // shorter than the filter; premultiplying needs a copy anyway.
   const std::uint8_t* src = rgba;
@@ -410,6 +458,28 @@ void Resampler::emit(int j, int newest) {
 #endif
   std::memcpy(out_.row(j), line_.data(), static_cast<std::size_t>(plan_.out_w) * 4);
   if (alpha_) unpremultiply(out_.row(j), static_cast<std::size_t>(plan_.out_w));
+}
+
+void Resampler::emit_vertical_first(int j, int newest) {
+  const std::int16_t* w = v_.weight.data() + static_cast<std::size_t>(j) * v_.taps;
+  for (int k = 0; k < v_.taps; ++k) {
+    const int r = std::min(v_.start[j] + k, newest);  // weight 0 past the newest row
+    window_[static_cast<std::size_t>(k)] = in_ring_.data() + in_stride_ * static_cast<std::size_t>(r % v_.taps) + col_off_;
+  }
+  std::uint8_t* dst = out_.row(j);
+#if defined(NIC_AVX2_PATH)
+  if (avx2_) {
+    vertical_row_avx2(window_.data(), w, v_.taps, col_bytes_, vline_.data() + col_off_);
+    horizontal_row_avx2(vline_.data(), h_, wide_.data(), plan_.out_w, dst);
+  } else {
+    vertical_row(window_.data(), w, v_.taps, col_bytes_, vline_.data() + col_off_);
+    horizontal_row(vline_.data(), h_, plan_.out_w, dst);
+  }
+#else
+  vertical_row(window_.data(), w, v_.taps, col_bytes_, vline_.data() + col_off_);
+  horizontal_row(vline_.data(), h_, plan_.out_w, dst);
+#endif
+  if (alpha_) unpremultiply(dst, static_cast<std::size_t>(plan_.out_w));
 }
 
 Result<Image> Resampler::finish() {

@@ -44,6 +44,10 @@ TEST_CASE("resize: matches a double-precision Lanczos3", "[transform][resize]") 
   const bool avx2 = GENERATE(true, false);
   nic::detail::use_avx2_kernels(avx2);
   INFO((avx2 ? "AVX2 kernels" : "SSE2 kernels"));
+  // Both orders: vertical pass first where it is cheaper, and horizontal first always.
+  const bool vertical_first = GENERATE(true, false);
+  nic::detail::set_vertical_first_limit(vertical_first ? (16u << 20) : 0);
+  INFO((vertical_first ? "vertical first where cheaper" : "horizontal first"));
   struct Case {
     const char* name;
     double x0, y0, cw, ch;
@@ -80,6 +84,7 @@ TEST_CASE("resize: matches a double-precision Lanczos3", "[transform][resize]") 
     CHECK(score > 40);
   }
   nic::detail::use_avx2_kernels(true);
+  nic::detail::set_vertical_first_limit(16u << 20);
 }
 
 TEST_CASE("resize: a flat image stays exactly flat", "[transform][resize]") {

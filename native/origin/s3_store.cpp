@@ -150,17 +150,19 @@ bool valid_hash(std::string_view h) {
 
 std::vector<std::string> meta_headers(const EntryMeta& m, const std::string& sha256) {
   const std::string p(kMetaPrefix);
-  return {
+  std::vector<std::string> out{
       "Content-Type: " + (m.content_type.empty() ? std::string("application/octet-stream") : m.content_type),
       p + "key: " + percent_encode(m.key),
       p + "etag: " + percent_encode(m.etag),
       p + "size: " + std::to_string(m.size),
       p + "original-size: " + std::to_string(m.original_size),
       p + "created: " + std::to_string(m.created),
-      p + "resolved-by: " + percent_encode(m.resolved_by),
-      p + "upstream: " + percent_encode(m.upstream),
       p + "sha256: " + sha256,
   };
+  // Only non-empty values: curl does not send "Name: " lines yet would sign them.
+  if (!m.resolved_by.empty()) out.push_back(p + "resolved-by: " + percent_encode(m.resolved_by));
+  if (!m.upstream.empty()) out.push_back(p + "upstream: " + percent_encode(m.upstream));
+  return out;
 }
 
 struct StoredMeta {
@@ -278,7 +280,8 @@ S3Reply S3Store::call(const std::string& method, const std::string& object, cons
   // that does not match it.
   std::vector<std::string> all = headers;
   all.push_back("x-amz-content-sha256: " + (body.empty() ? std::string(kEmptySha256) : sha256_of(body)));
-  all.emplace_back("Expect:");
+  // No "Expect:" line to suppress 100-continue: curl 7.88 would sign an
+  // "expect" header it then does not send. Large PUTs use 100-continue.
   CurlSlist list;
   for (const auto& line : all) {
     curl_slist* next = curl_slist_append(list.get(), line.c_str());

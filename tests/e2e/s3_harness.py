@@ -112,6 +112,9 @@ def verify_sigv4(method, raw_path, raw_query, headers, body, access_key, secret,
     signed_list = signed.split(";")
     if signed_list != sorted(signed_list) or "host" not in signed_list:
         return "AccessDenied", "SignedHeaders must be sorted and include host"
+    for name in signed_list:
+        if name not in headers:
+            return "AccessDenied", f"signed header {name} is not in the request"
     for name in headers:
         if name.startswith("x-amz-") and name not in signed_list:
             return "AccessDenied", f"header {name} is not signed"

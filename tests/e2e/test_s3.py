@@ -124,6 +124,23 @@ class S3Backend(unittest.TestCase):
         d = second.get(f"/img/{ws}/{block}/{name}?w=256")
         self.assertEqual(d.header("x-cache-tier"), "MEMORY")
 
+    def test_objects_over_one_mib_round_trip(self):
+        data = _noise_png(900, 700)  # incompressible: the source and the variant are > 1 MiB
+        self.assertGreater(len(data), 1 << 20)
+        ws, block, _, name = FAKES.image(data)
+        first = self.origin()
+        a = first.get(f"/img/{ws}/{block}/{name}?w=1024&fmt=png")
+        self.assertEqual((a.status, h.measure(a.body)), (200, ("png", 900, 700)))
+        self.assertGreater(len(a.body), 1 << 20)
+        first.stop()
+        second = self.origin()
+        b = second.get(f"/img/{ws}/{block}/{name}?w=1024&fmt=png")
+        self.assertEqual((b.status, b.header("x-cache-tier")), (200, "STORAGE"))
+        self.assertEqual(b.body, a.body)
+        c = second.get(f"/img/{ws}/{block}/{name}?w=640&fmt=png")  # from the stored > 1 MiB source
+        self.assertEqual((c.status, h.measure(c.body)), (200, ("png", 640, 498)))
+        self.assertEqual(FAKES.counters()["s3_downloads"], 1)
+
     def test_purge_deletes_the_source_and_every_variant(self):
         ws, block, _, name = FAKES.image(h.png(300, 200))
         o = self.origin()
@@ -242,6 +259,18 @@ class S3Backend(unittest.TestCase):
 def _sha(text):
     import hashlib
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _noise_png(width, height):
+    import struct
+    import zlib
+    raw = b"".join(b"\x00" + os.urandom(width * 3) for _ in range(height))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b"")
 
 
 def _files_under(path):

@@ -187,8 +187,10 @@ void expand_row(const Layout& l, const std::uint8_t* in, std::uint8_t* out) {
         std::memcpy(out, in, 4);
         out[3] = 255;
       }
-      std::memcpy(out, in, 3);
-      out[3] = 255;
+      if (x < w) {
+        std::memcpy(out, in, 3);
+        out[3] = 255;
+      }
       break;
     }
     case 3:

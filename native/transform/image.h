@@ -83,7 +83,7 @@ bool looks_flat(const Image& image);
 // Encoders take a finished image (alpha not premultiplied).
 Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality);
 Result<std::vector<std::uint8_t>> encode_png(const Image& image, bool flat);
-Result<std::vector<std::uint8_t>> encode_webp(const Image& image, int quality);
+Result<std::vector<std::uint8_t>> encode_webp(const Image& image, int quality, bool flat);
 Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality);
 
 // EXIF orientation (1..8) from a TIFF-structured EXIF block (optionally

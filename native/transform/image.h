@@ -81,7 +81,7 @@ Status decode_gif(Bytes data, RowSink& sink);  // the first frame
 bool looks_flat(const Image& image);
 
 // Encoders take a finished image (alpha not premultiplied).
-Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality);
+Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality, bool flat);
 Result<std::vector<std::uint8_t>> encode_png(const Image& image, bool flat);
 Result<std::vector<std::uint8_t>> encode_webp(const Image& image, int quality, bool flat);
 Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality);

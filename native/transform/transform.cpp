@@ -260,7 +260,9 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
 
   Result<std::vector<std::uint8_t>> encoded = std::vector<std::uint8_t>{};
   switch (out_format) {
-    case ImageFormat::Jpeg: encoded = detail::encode_jpeg(img, params.q.value_or(kDefaultJpegQuality)); break;
+    case ImageFormat::Jpeg:
+      encoded = detail::encode_jpeg(img, params.q.value_or(kDefaultJpegQuality), detail::looks_flat(img));
+      break;
     case ImageFormat::Png: encoded = detail::encode_png(img, detail::looks_flat(img)); break;
     case ImageFormat::Webp:
       encoded = detail::encode_webp(img, params.q.value_or(kDefaultWebpQuality), detail::looks_flat(img));

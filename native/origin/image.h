@@ -20,6 +20,10 @@ struct StoredImage {
   std::string etag;                 // strong, quoted
   std::uint64_t original_size = 0; // bytes of the source it came from
   std::string key;                  // canonical key
+  // The response headers that never change for this entry, in wire form
+  // (ETag, Cache-Control, Content-Type, X-Cache-Key, sizes), built once when
+  // it is stored so that a hit only copies them. Empty: built per response.
+  std::string header_block;
   // Memory hits look at the source's age (revalidation) at most once a second.
   mutable std::atomic<std::int64_t> next_source_check{0};
 };

@@ -49,9 +49,37 @@ void Metrics::add(std::string_view family, std::string labels) {
 }
 
 void Metrics::request(std::string_view route, int status) {
+  if (route == "image" && status >= kMinStatus && status <= kMaxStatus) {
+    image_requests_[static_cast<std::size_t>(status - kMinStatus)].fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   add("nic_requests_total", label("route", route) + "," + label("status", std::to_string(status)));
 }
-void Metrics::cache_hit(std::string_view tier) { add("nic_cache_hits_total", label("tier", tier)); }
+void Metrics::cache_hit(std::string_view tier) {
+  for (std::size_t i = 0; i < kHotTiers.size(); ++i) {
+    if (tier == kHotTiers[i]) {
+      hits_[i].fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  add("nic_cache_hits_total", label("tier", tier));
+}
+
+std::map<std::string, std::map<std::string, std::uint64_t>, std::less<>> Metrics::merged_locked() const {
+  auto out = counters_;
+  for (std::size_t i = 0; i < image_requests_.size(); ++i) {
+    if (const auto v = image_requests_[i].load(std::memory_order_relaxed)) {
+      out["nic_requests_total"][label("route", "image") + "," +
+                                label("status", std::to_string(kMinStatus + static_cast<int>(i)))] += v;
+    }
+  }
+  for (std::size_t i = 0; i < hits_.size(); ++i) {
+    if (const auto v = hits_[i].load(std::memory_order_relaxed)) {
+      out["nic_cache_hits_total"][label("tier", kHotTiers[i])] += v;
+    }
+  }
+  return out;
+}
 void Metrics::notion_call(std::string_view status) {
   add("nic_notion_api_calls_total", label("status", status));
 }
@@ -72,8 +100,9 @@ void Metrics::transform(std::string_view format, double seconds) {
 
 std::uint64_t Metrics::total(std::string_view family) const {
   std::lock_guard lock(mu_);
-  const auto it = counters_.find(family);
-  if (it == counters_.end()) return 0;
+  const auto counters = merged_locked();
+  const auto it = counters.find(family);
+  if (it == counters.end()) return 0;
   std::uint64_t n = 0;
   for (const auto& [l, v] : it->second) n += v;
   return n;
@@ -81,8 +110,9 @@ std::uint64_t Metrics::total(std::string_view family) const {
 
 std::uint64_t Metrics::count(std::string_view family, std::string_view labels) const {
   std::lock_guard lock(mu_);
-  const auto it = counters_.find(family);
-  if (it == counters_.end()) return 0;
+  const auto counters = merged_locked();
+  const auto it = counters.find(family);
+  if (it == counters.end()) return 0;
   const auto jt = it->second.find(std::string(labels));
   return jt == it->second.end() ? 0 : jt->second;
 }
@@ -91,11 +121,12 @@ std::string Metrics::prometheus(const Gauges& g) const {
   std::string out;
   char buf[128];
   std::lock_guard lock(mu_);
+  const auto counters = merged_locked();
   for (const auto& f : kCounterFamilies) {
     out += "# HELP " + std::string(f.name) + " " + std::string(f.help) + "\n";
     out += "# TYPE " + std::string(f.name) + " counter\n";
-    const auto it = counters_.find(f.name);
-    if (it == counters_.end()) continue;
+    const auto it = counters.find(f.name);
+    if (it == counters.end()) continue;
     for (const auto& [labels, v] : it->second) {
       out += std::string(f.name) + "{" + labels + "} " + std::to_string(v) + "\n";
     }

@@ -48,6 +48,16 @@ class Metrics {
 
  private:
   void add(std::string_view family, std::string labels);
+  // counters_ with the hot counters folded in (mu_ held).
+  std::map<std::string, std::map<std::string, std::uint64_t>, std::less<>> merged_locked() const;
+
+  // Hot counters, bumped on every cache hit without the lock or building label
+  // strings: image requests by status, and hits by tier. Read through merged_locked().
+  static constexpr int kMinStatus = 100;
+  static constexpr int kMaxStatus = 599;
+  static constexpr std::array<std::string_view, 3> kHotTiers{"memory", "storage", "coalesced"};
+  std::array<std::atomic<std::uint64_t>, kMaxStatus - kMinStatus + 1> image_requests_{};
+  std::array<std::atomic<std::uint64_t>, kHotTiers.size()> hits_{};
 
   mutable std::mutex mu_;
   // family -> rendered label set -> count

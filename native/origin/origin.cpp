@@ -66,6 +66,25 @@ std::string variant_prefix(std::string_view workspace, std::string_view id) {
   return p;
 }
 
+// Fills image.header_block: the headers every 200 for this entry carries.
+void seal(StoredImage& image, std::string_view cache_control) {
+  std::string& b = image.header_block;
+  b.clear();
+  b += "ETag: ";
+  b += image.etag;
+  b += "\r\nCache-Control: ";
+  b += cache_control;
+  b += "\r\nContent-Type: ";
+  b += image.content_type;
+  b += "\r\nX-Cache-Key: ";
+  b += image.key;
+  b += "\r\nX-Original-Size: ";
+  b += std::to_string(image.original_size);
+  b += "\r\nX-Optimized-Size: ";
+  b += std::to_string(image.bytes ? image.bytes->size() : 0);
+  b += "\r\n";
+}
+
 bool constant_time_string_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   return constant_time_equal({reinterpret_cast<const std::uint8_t*>(a.data()), a.size()},
@@ -209,6 +228,19 @@ void Origin::respond_image(const Ctx& ctx, const ImageRequest& ireq, const Share
   const bool hit = tier == Tier::Memory || tier == Tier::Storage ||
                    (tier == Tier::Coalesced && (leader_tier == Tier::Memory || leader_tier == Tier::Storage));
   r.headers.reserve(12);
+  const bool not_modified = !ctx->req.if_none_match.empty() && if_none_match(ctx->req.if_none_match, image->etag);
+  if (!not_modified && !image->header_block.empty() && image->key == ireq.key) {
+    // A 200 from a stored entry: its fixed headers were built when it was stored.
+    if (ireq.vary_accept) r.headers.emplace_back("Vary", "Accept");
+    r.headers.emplace_back("X-Cache", hit ? "HIT" : "MISS");
+    r.headers.emplace_back("X-Cache-Tier", std::string(to_string(tier)));
+    r.status = 200;
+    r.preformatted = image->header_block;
+    r.keep = image;
+    r.body = image->bytes;
+    finish(ctx, std::move(r));
+    return;
+  }
   r.headers.emplace_back("ETag", image->etag);
   r.headers.emplace_back("Cache-Control", image_cache_control_);
   if (ireq.vary_accept) r.headers.emplace_back("Vary", "Accept");
@@ -217,7 +249,7 @@ void Origin::respond_image(const Ctx& ctx, const ImageRequest& ireq, const Share
   r.headers.emplace_back("X-Cache-Key", ireq.key);
   r.headers.emplace_back("X-Original-Size", std::to_string(image->original_size));
   r.headers.emplace_back("X-Optimized-Size", std::to_string(image->bytes->size()));
-  if (!ctx->req.if_none_match.empty() && if_none_match(ctx->req.if_none_match, image->etag)) {
+  if (not_modified) {
     r.status = 304;
     r.no_body = true;
   } else {
@@ -268,6 +300,18 @@ void Origin::handle(Request request, Reply reply) {
   ctx->reply = std::move(reply);
   ctx->request_id = new_request_id();
 
+  // A GET/HEAD of an /img URL prepared before: skip routing and preparing.
+  const bool get_or_head = ctx->req.method == "GET" || ctx->req.method == "HEAD";
+  if (get_or_head) {
+    if (auto prepared = prepared_.get(ctx->req.target, ctx->req.accept)) {
+      ctx->route_label = std::string(to_string(RouteKind::Image));
+      ctx->head = ctx->req.method == "HEAD";
+      if (!check_rate(ctx, global_limit_) || !check_rate(ctx, image_limit_)) return;
+      handle_image(ctx, std::move(prepared), false);
+      return;
+    }
+  }
+
   if (ctx->req.method == "OPTIONS") {
     ctx->route_label = "preflight";
     Response r;
@@ -300,7 +344,9 @@ void Origin::handle(Request request, Reply reply) {
         respond_error(ctx, ireq.error());
         return;
       }
-      handle_image(ctx, std::move(*ireq), false);
+      auto prepared = std::make_shared<const ImageRequest>(std::move(*ireq));
+      if (get_or_head) prepared_.put(ctx->req.target, ctx->req.accept, prepared);
+      handle_image(ctx, std::move(prepared), false);
       return;
     }
     case RouteKind::Proxy: handle_proxy(ctx, rt.query); return;
@@ -314,7 +360,8 @@ void Origin::handle(Request request, Reply reply) {
 
 // ---------------------------------------------------------------- images
 
-void Origin::handle_image(const Ctx& ctx, ImageRequest ireq, bool /*proxy*/) {
+void Origin::handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> shared, bool /*proxy*/) {
+  const ImageRequest& ireq = *shared;
   if (SharedImage hit = memory_.get(ireq.key_hash)) {
     const std::int64_t now = unix_now();
     if (hit->next_source_check.load(std::memory_order_relaxed) <= now) {
@@ -326,7 +373,6 @@ void Origin::handle_image(const Ctx& ctx, ImageRequest ireq, bool /*proxy*/) {
     return;
   }
   maybe_revalidate(ireq.image.workspace, ireq.image.id);
-  auto shared = std::make_shared<const ImageRequest>(std::move(ireq));
   const auto ticket = variant_flights_.join(shared->key, [this, ctx, shared](const Result<VariantOutcome>& r) {
     if (!r) {
       respond_error(ctx, r.error(), 1);
@@ -365,6 +411,7 @@ void Origin::handle_image(const Ctx& ctx, ImageRequest ireq, bool /*proxy*/) {
       image->etag = stored->meta.etag;
       image->original_size = stored->meta.original_size;
       image->key = stored->meta.key;
+      seal(*image, image_cache_control_);
       memory_.put(shared->key_hash, image);
       metrics_.cache_hit("storage");
       done(VariantOutcome{image, Tier::Storage});
@@ -392,6 +439,7 @@ void Origin::handle_image(const Ctx& ctx, ImageRequest ireq, bool /*proxy*/) {
       image->etag = etag_for(as_text(*image->bytes));
       image->original_size = src.bytes->size();
       image->key = shared->key;
+      seal(*image, image_cache_control_);
       EntryMeta meta;
       meta.key = image->key;
       meta.content_type = image->content_type;
@@ -637,7 +685,7 @@ void Origin::handle_proxy(const Ctx& ctx, std::string_view query) {
     urls_.put(file->workspace, block, SignedUrl{file->url, file->expires_at, block, true}, now);
   }
   ctx->extra_headers.emplace_back("Content-Location", rest.empty() ? path : path + "?" + rest);
-  handle_image(ctx, std::move(*ireq), true);
+  handle_image(ctx, std::make_shared<const ImageRequest>(std::move(*ireq)), true);
 }
 
 void Origin::handle_purge(const Ctx& ctx, std::string_view query) {

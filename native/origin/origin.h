@@ -20,6 +20,7 @@
 #include "store.h"
 #include "image.h"
 #include "memory_cache.h"
+#include "request_memo.h"
 #include "metrics.h"
 #include "nic/cache_key.h"
 #include "notion_client.h"
@@ -44,6 +45,10 @@ struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
   SharedBytes body;   // null = empty
+  // Header lines already in wire form ("Name: value\r\n"...), sent after
+  // `headers` and valid while `keep` lives (an image's precomputed block).
+  std::string_view preformatted;
+  std::shared_ptr<const void> keep;
   bool head = false;  // headers only; Content-Length still tells the body's size
   bool no_body = false;  // 304/204: no Content-Length either
 };
@@ -86,7 +91,7 @@ class Origin {
   struct Context;  // one request
   using Ctx = std::shared_ptr<Context>;
 
-  void handle_image(const Ctx& ctx, ImageRequest ireq, bool proxy);
+  void handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> ireq, bool proxy);
   void handle_proxy(const Ctx& ctx, std::string_view query);
   void handle_purge(const Ctx& ctx, std::string_view query);
   void handle_health(const Ctx& ctx);
@@ -121,6 +126,7 @@ class Origin {
   std::set<std::string> revalidating_;
   std::int64_t started_unix_ = 0;
   std::string image_cache_control_;
+  RequestMemo prepared_{4096};
   std::atomic<std::uint64_t> request_counter_{0};
   // Pools last: destroyed (joined) first, while everything they use still exists.
   std::unique_ptr<WorkPool> fetch_pool_;

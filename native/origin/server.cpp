@@ -92,9 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request.authorization = field(http::field::authorization);
     request.origin = field(http::field::origin);
     if (const auto it = req.find("X-API-Key"); it != req.end()) request.api_key = std::string(it->value());
-    beast::error_code ep_ec;
-    const auto ep = stream_.socket().remote_endpoint(ep_ec);
-    if (!ep_ec) request.client_ip = ep.address().to_string();
+    request.client_ip = client_ip();
     state_.active.fetch_add(1);
     origin_.handle(std::move(request), [self = shared_from_this()](Response response) {
       // Back onto this connection's strand (at once when already on it).
@@ -121,6 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
       head_ += value;
       head_ += "\r\n";
     }
+    head_ += r.preformatted;  // valid: r.keep holds its owner until r goes
     if (!r.no_body) {
       head_ += "Content-Length: ";
       head_ += std::to_string(length);
@@ -149,6 +148,18 @@ class Session : public std::enable_shared_from_this<Session> {
     do_read();
   }
 
+  // The peer's address, asked once per connection: getpeername is a system
+  // call, and a costly one under a sandboxing kernel such as gVisor.
+  const std::string& client_ip() {
+    if (!client_ip_known_) {
+      client_ip_known_ = true;
+      beast::error_code ec;
+      const auto ep = stream_.socket().remote_endpoint(ec);
+      if (!ec) client_ip_ = ep.address().to_string();
+    }
+    return client_ip_;
+  }
+
   void do_close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -163,6 +174,8 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerState& state_;
   bool keep_alive_ = true;
   unsigned version_ = 11;
+  bool client_ip_known_ = false;
+  std::string client_ip_;
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {

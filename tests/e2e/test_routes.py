@@ -74,6 +74,42 @@ class Routes(unittest.TestCase):
         self.assertRegex(r.header("x-request-id"), "^[0-9a-f]{16}$")
         self.assertEqual(h.measure(r.body), ("png", 256, 192))
 
+    def test_memory_hits_carry_the_same_headers(self):
+        """The first answer builds the entry; later ones are memory hits (their
+        fixed headers precomputed, the request's preparation remembered)."""
+        target = self.img("w=320&q=60")
+        first = self.o.get(target)
+        self.assertEqual(first.status, 200)
+        before = self.o.metrics()
+        hits = [self.o.get(target) for _ in range(3)]
+        fixed = ("content-type", "content-length", "etag", "cache-control", "vary", "x-cache-key",
+                 "x-original-size", "x-optimized-size")
+        for r in hits:
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header("x-cache-tier"), "MEMORY")
+            self.assertEqual(r.header("x-cache"), "HIT")
+            self.assertEqual(r.body, first.body)
+            self.assertEqual({k: r.header(k) for k in fixed}, {k: first.header(k) for k in fixed})
+            self.assertNotEqual(r.header("x-request-id"), first.header("x-request-id"))
+        after = self.o.metrics()
+        key = 'nic_cache_hits_total{tier="memory"}'
+        self.assertEqual(after[key] - before.get(key, 0), 3)
+        key = 'nic_requests_total{route="image",status="200"}'
+        self.assertEqual(after[key] - before[key], 3)
+        head = self.o.get(target, method="HEAD")
+        self.assertEqual((head.status, head.body, head.header("content-length")), (200, b"", first.header("content-length")))
+        cors = self.o.get(target, {"Origin": "https://app.example"})
+        self.assertEqual(cors.header("vary"), "Accept, Origin")
+        self.assertEqual(cors.header("access-control-allow-origin"), "https://app.example")
+        not_modified = self.o.get(target, {"If-None-Match": first.header("etag")})
+        self.assertEqual((not_modified.status, not_modified.body), (304, b""))
+        self.assertIsNone(not_modified.header("content-length"))
+        # Same URL, another Accept: another variant, not the remembered one.
+        webp = self.o.get(target, {"Accept": "image/webp"})
+        self.assertEqual(webp.header("content-type"), "image/webp")
+        self.assertEqual(self.o.get(target, {"Accept": "image/webp"}).header("x-cache-tier"), "MEMORY")
+        self.assertEqual(self.o.get(target).header("content-type"), "image/png")
+
     def test_explicit_format_has_no_vary(self):
         r = self.o.get(self.img("w=128&fmt=webp"), {"Accept": "image/avif"})
         self.assertEqual(r.status, 200)

@@ -63,11 +63,15 @@ done
 
 cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 {
-  echo "Transform benchmark, $(date -u +%Y-%m-%d), ${cpu:-unknown CPU}, single-threaded, $REPS runs after one warm-up."
+  echo "Transform benchmark, $(date -u +%Y-%m-%d), ${cpu:-unknown CPU}, single-threaded, $REPS runs after one warm-up;"
+  echo "load average ${LOAD_START} at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end."
   echo "Inputs: 3000x2000 photo-like JPEG (q90, 4:2:0) and 2000x1400 screenshot-like PNG, both resized to 800 wide."
-  echo "Settings: WebP q80, method/effort 4 (both). AVIF q50: ours aom speed 8, 4:2:0 for photos and 4:4:4 for flat content;"
-  echo "Sharp effort 4 (aom cpu-used 5), its default 4:4:4. JPEG q80 progressive, 4:2:0 (both). PNG: Sharp zlib-ng level 6"
-  echo "unfiltered (its default); ours Debian zlib, Average filter + RLE for photos, unfiltered level 2 for flat content."
+  echo "Settings: WebP q80, method/effort 4 (both; ours SNS 0 + filter sharpness 2 for photos, SNS 45 and q79.8 for flat content)."
+  echo "AVIF q50: ours aom speed 5 all-intra, 4:4:4, chroma delta-q on, filter-intra/smooth-intra/angle-delta off;"
+  echo "Sharp effort 4 (aom cpu-used 5), its default 4:4:4. JPEG q80 progressive, optimised Huffman, 4:2:0 (both; our scan"
+  echo "script: spectral selection only for photos, one DC scan for flat content). PNG: Sharp zlib-ng level 6 unfiltered"
+  echo "(its default); ours Debian zlib, Average filter + RLE for photos, unfiltered level 2 for flat content. PNG decode:"
+  echo "Sharp libspng + zlib-ng; ours our own 8-bit path with libdeflate (libspng for the rest)."
   echo "PSNR: RGB against a double-precision Lanczos3 of the full-size source, computed by bench.cpp for both outputs."
   echo "ms = CPU time per image (median; the whole process, all threads: Node's and libvips' included for Sharp);"
   echo "wall = best wall-clock time. The machine is shared (load average ${LOAD_START} at the start), so wall times"

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -40,7 +41,10 @@ class Coalescer {
 
   // enabled=false (NIC_COALESCING=off, benchmark baseline): everyone leads.
   Coalescer(std::int64_t follower_timeout_ms, bool enabled)
-      : table_(follower_timeout_ms), enabled_(enabled), timer_([this] { run_timer(); }) {}
+      : table_(follower_timeout_ms),
+        timeout_ms_(follower_timeout_ms),
+        enabled_(enabled),
+        timer_([this] { run_timer(); }) {}
 
   ~Coalescer() {
     {
@@ -62,11 +66,16 @@ class Coalescer {
       ++solo_inflight_;
       return {true, 0};
     }
-    const Join j = table_.join(key, steady_ms());
+    const std::int64_t now = steady_ms();
+    const Join j = table_.join(key, now);
     if (j.leader) return {true, j.flight};
     waiters_.emplace(j.waiter, std::move(waiter));
+    // Wake the timer only when this deadline comes before the one it sleeps
+    // towards: followers share one timeout, so in a herd only the first does
+    // (not a wake-up and a scan of every follower per join).
+    const bool earlier = now + timeout_ms_ < timer_wakes_at_;
     lock.unlock();
-    cv_.notify_all();  // a new deadline for the timer
+    if (earlier) cv_.notify_all();
     return {false, j.flight};
   }
 
@@ -105,14 +114,17 @@ class Coalescer {
     while (!stop_) {
       const auto next = table_.next_deadline();
       if (!next) {
+        timer_wakes_at_ = kNever;
         cv_.wait(lock);
         continue;
       }
       const std::int64_t now = steady_ms();
       if (*next > now) {
+        timer_wakes_at_ = *next;
         cv_.wait_for(lock, std::chrono::milliseconds(*next - now));
         continue;
       }
+      timer_wakes_at_ = kNever;  // busy expiring; it looks at the table again after
       std::vector<Waiter> expired;
       for (const auto& [flight, id] : table_.expire(now)) {
         const auto it = waiters_.find(id);
@@ -130,7 +142,10 @@ class Coalescer {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  static constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
   FlightTable table_;
+  std::int64_t timeout_ms_;
+  std::int64_t timer_wakes_at_ = kNever;  // what the timer thread sleeps towards (under mu_)
   std::unordered_map<WaiterId, Waiter> waiters_;
   bool enabled_;
   bool stop_ = false;

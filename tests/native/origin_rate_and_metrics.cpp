@@ -142,6 +142,28 @@ TEST_CASE("coalescer: followers time out with UPSTREAM_TIMEOUT", "[origin][coale
   CHECK(c.counts().timed_out == 1);
 }
 
+TEST_CASE("coalescer: followers that join while the timer sleeps still time out", "[origin][coalescer]") {
+  // Only a join with an earlier deadline wakes the timer; later joiners are
+  // found when it wakes for the first one.
+  Coalescer<int> c(50, true);
+  auto a = c.join("a", nullptr);
+  auto b = c.join("b", nullptr);
+  std::promise<nic::ErrorCode> first, second, third;
+  auto code = [](const nic::Result<int>& r) { return r.ok() ? nic::ErrorCode::Internal : r.error().code; };
+  c.join("a", [&](const nic::Result<int>& r) { first.set_value(code(r)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  c.join("b", [&](const nic::Result<int>& r) { second.set_value(code(r)); });
+  c.join("a", [&](const nic::Result<int>& r) { third.set_value(code(r)); });
+  for (auto* p : {&first, &second, &third}) {
+    auto f = p->get_future();
+    REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    CHECK(f.get() == nic::ErrorCode::UpstreamTimeout);
+  }
+  CHECK(c.counts().timed_out == 3);
+  c.finish(a.flight, 1);
+  c.finish(b.flight, 1);
+}
+
 TEST_CASE("coalescer: switched off, everyone leads", "[origin][coalescer]") {
   Coalescer<int> c(1000, false);
   auto a = c.join("k", nullptr);

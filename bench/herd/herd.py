@@ -85,6 +85,78 @@ def percentile(values, p):
     return s[k]
 
 
+async def _one_get(port, target, connected, start, timeout):
+    """One reader: connect, wait for the start, send a GET, read the whole answer.
+    Returns (status, seconds from sending to the last byte, body bytes)."""
+    import asyncio
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    except (OSError, asyncio.TimeoutError):
+        connected()
+        return 0, float("nan"), 0
+    connected()
+    await start.wait()
+    t0 = time.perf_counter()
+    try:
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        body = await asyncio.wait_for(reader.readexactly(length), timeout)
+        elapsed = time.perf_counter() - t0
+    except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.TimeoutError):
+        return 0, time.perf_counter() - t0, 0
+    finally:
+        writer.close()
+    return status, elapsed, len(body)
+
+
+def herd_get(port, target, n, timeout=300):
+    """N readers at once from one asyncio event loop (one thread): all N
+    connections are opened first, then every request is sent in one sweep of
+    the loop. Latency runs from a reader's own send to its last byte."""
+    import asyncio
+
+    async def run():
+        start = asyncio.Event()
+        remaining = [n]
+        all_connected = asyncio.Event()
+
+        def connected():
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                all_connected.set()
+
+        tasks = [asyncio.create_task(_one_get(port, target, connected, start, timeout)) for _ in range(n)]
+        await all_connected.wait()
+        start.set()
+        return await asyncio.gather(*tasks)
+
+    return [(status, t) for status, t, _ in asyncio.run(run())]
+
+
+def curl_herd_get(port, target, n, timeout=300):
+    """The same herd from curl's parallel mode (one C process, libcurl's multi
+    interface): a cross-check of the asyncio client's floor. Latency includes
+    each transfer's own connect (curl starts it when the transfer starts)."""
+    url = f"http://127.0.0.1:{port}{target}"
+    with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as cfg:
+        for _ in range(n):
+            cfg.write(f'url = "{url}"\noutput = "/dev/null"\n')
+    try:
+        out = subprocess.run(["curl", "-s", "--parallel", "--parallel-immediate", "--parallel-max", str(n),
+                              "-m", str(timeout), "-w", "%{http_code} %{time_total}\n", "-K", cfg.name],
+                             capture_output=True, text=True).stdout
+    finally:
+        os.unlink(cfg.name)
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    return [(int(code), float(t)) for code, t in rows]
+
+
 def timed_get(port, target):
     t0 = time.perf_counter()
     try:
@@ -93,6 +165,10 @@ def timed_get(port, target):
     except Exception:  # noqa: BLE001 - counted as a failure
         status = 0
     return status, time.perf_counter() - t0
+
+
+CLIENT = None  # herd_get or curl_herd_get, chosen in main()
+CLIENT_NOTE = ""
 
 
 def run_herd(fakes, data, n, coalescing, env):
@@ -115,7 +191,7 @@ def run_herd(fakes, data, n, coalescing, env):
     base = h.Fakes.counters(fakes)
     target = f"/img/{ws}/{block}/photo.jpg?w=640"
     t0 = time.perf_counter()
-    results = h.concurrently(lambda: timed_get(o.port, target), [()] * n)
+    results = CLIENT(o.port, target, n)
     wall = time.perf_counter() - t0
     done.set()
     c = fakes.counters()
@@ -132,9 +208,9 @@ def run_herd(fakes, data, n, coalescing, env):
     }
     if not killed.is_set():
         row["rss"] = peak_rss(o.proc.pid)
-        # The client's own floor: the same herd of connections for /health,
-        # which does no work (one Python thread per reader on the same cores).
-        floor = h.concurrently(lambda: timed_get(o.port, "/health"), [()] * n)
+        # The client's floor: the same herd for the variant just made, now a
+        # memory hit (same bytes to read back, no fetch, no transform).
+        floor = CLIENT(o.port, target, n)
         row["floor_p99"] = percentile([t for _, t in floor], 99)
         row["transforms"] = int(o.metric_sum("nic_transforms_total"))
         m = o.metrics()
@@ -154,7 +230,7 @@ def cold_single(fakes, data, env):
     times = []
     for i in range(3):
         # A new width each time: cold variant; the first also fetches the source.
-        status, t = timed_get(o.port, f"/img/{ws}/{block}/photo.jpg?w=640&q={[60, 75, 85][i]}")
+        [(status, t)] = herd_get(o.port, f"/img/{ws}/{block}/photo.jpg?w=640&q={[60, 75, 85][i]}", 1)
         assert status == 200
         times.append(t)
     rss = peak_rss(o.proc.pid)
@@ -171,7 +247,10 @@ def wrk(url, seconds, connections):
     return rps, float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")
 
 
-def throughput(fakes, data, env, seconds=10, connections=64):
+def throughput(fakes, data, env, seconds=10, connections=64, rounds=3):
+    """wrk against nic-origin (memory hits) and nginx (the same bytes as a
+    static file), both up at once and measured in turns, `rounds` times each;
+    the median of each is reported."""
     if not shutil.which("wrk") or not shutil.which("nginx"):
         return None
     ws, block, file_id = h.new_id(), h.new_id(), h.new_id()
@@ -182,8 +261,6 @@ def throughput(fakes, data, env, seconds=10, connections=64):
     first = o.get(target)
     assert first.status == 200
     body = first.body
-    origin_rps, origin_p99 = wrk(f"http://127.0.0.1:{o.port}{target}", seconds, connections)
-    o.stop()
 
     prefix = tempfile.mkdtemp(prefix="nic-nginx-")
     os.makedirs(os.path.join(prefix, "www"))
@@ -216,15 +293,27 @@ http {{
 }}
 """)
     nginx = subprocess.Popen(["nginx", "-c", conf, "-p", prefix], stderr=subprocess.DEVNULL)
+    origin_runs, nginx_runs = [], []
     try:
         assert h.wait_until(lambda: _up(port), 5)
-        nginx_rps, nginx_p99 = wrk(f"http://127.0.0.1:{port}/photo.jpg", seconds, connections)
+        for _ in range(rounds):
+            origin_runs.append(wrk(f"http://127.0.0.1:{o.port}{target}", seconds, connections))
+            nginx_runs.append(wrk(f"http://127.0.0.1:{port}/photo.jpg", seconds, connections))
+            print(f"wrk: nic-origin {origin_runs[-1][0]:.0f}/s, nginx {nginx_runs[-1][0]:.0f}/s", flush=True)
     finally:
         nginx.send_signal(signal.SIGQUIT)
         nginx.wait(timeout=10)
         shutil.rmtree(prefix, ignore_errors=True)
+        o.stop()
+
+    def median_run(runs):
+        return sorted(runs)[len(runs) // 2]
+
+    origin_rps, origin_p99 = median_run(origin_runs)
+    nginx_rps, nginx_p99 = median_run(nginx_runs)
     return {"bytes": len(body), "origin_rps": origin_rps, "origin_p99": origin_p99, "nginx_rps": nginx_rps,
-            "nginx_p99": nginx_p99, "connections": connections, "seconds": seconds}
+            "nginx_p99": nginx_p99, "connections": connections, "seconds": seconds, "rounds": rounds,
+            "origin_all": [r for r, _ in origin_runs], "nginx_all": [r for r, _ in nginx_runs]}
 
 
 def _up(port):
@@ -253,8 +342,19 @@ def main():
     # a shared machine, so the baseline stops at 500 unless asked.
     ap.add_argument("--off-ns", default="100,500")
     ap.add_argument("--readme", default=os.path.join(ROOT, "bench", "README.md"))
+    ap.add_argument("--client", choices=("asyncio", "curl"), default="asyncio",
+                    help="the herd client: one asyncio loop (default) or curl --parallel")
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="only the wrk comparison; prints it, leaves README.md alone")
     args = ap.parse_args()
     h.ORIGIN_BIN = args.origin
+    global CLIENT
+    CLIENT = curl_herd_get if args.client == "curl" else herd_get
+    global CLIENT_NOTE
+    CLIENT_NOTE = ("Latencies from `curl --parallel --parallel-immediate` (one C process; each includes its "
+                   "own connect)." if args.client == "curl" else
+                   "Latencies from one asyncio event loop in one thread (all N connections opened first, then "
+                   "every request sent in one sweep; each latency runs from that reader's send to its last byte).")
 
     work = tempfile.mkdtemp(prefix="nic-herd-")
     data = make_jpeg(args.nic, os.path.join(work, "photo.jpg"))
@@ -263,6 +363,13 @@ def main():
            "FOLLOWER_TIMEOUT_MS": 120000, "UPSTREAM_TIMEOUT_MS": 120000, "LOG_LEVEL": "error",
            "MEMORY_CACHE_BYTES": 64 * 1024 * 1024}
     fakes = h.Fakes()
+    if args.throughput_only:
+        try:
+            print(throughput(fakes, data, env), flush=True)
+        finally:
+            fakes.stop()
+            shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         fakes.faults(s3={"latency_ms": 300})
         cold, cold_rss = cold_single(fakes, data, env)
@@ -289,17 +396,17 @@ def main():
              f"Measured by `bench/herd/run.sh` on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}), "
              "the origin with WORKER_THREADS=2, TRANSFORM_CONCURRENCY=2. Source: one 4000x3000 JPEG of "
              f"{len(data) / 1e6:.1f} MB behind 300 ms of fake S3 latency; every reader asks for `?w=640` "
-             "(a JPEG). Latencies are measured by the Python client (one thread per reader, so they include "
-             "its own scheduling). Counts come from the fakes (Notion calls, downloads) and from `/metrics` "
+             "(a JPEG). " + CLIENT_NOTE + " Counts come from the fakes (Notion calls, downloads) and from `/metrics` "
              "(transforms, variant writes; the source is written once more, not counted here). "
              "`coalescing off` is `NIC_COALESCING=off`: every request that missed at arrival does the whole work. "
-             "*Client floor*: the same N concurrent connections asking `/health` (no work) right after, "
-             "i.e. what the Python client and connection set-up alone cost on these 2 shared cores.",
+             "*Floor*: the same herd again right after, now all memory hits (same bytes to read back, no "
+             "fetch, no transform): what N readers at once cost the client and the server's hit path on these "
+             "2 shared cores. p99 minus the floor is roughly what the cold work and the followers' wake-up add.",
              "",
              f"Baseline in the same run: a single cold request took **{ms(cold)}** "
              f"(peak RSS {mb(cold_rss)}).", "",
              "| N | coalescing | 200s | Notion calls | downloads | transforms | writes | peak RSS | p50 | p99 "
-             "| client floor p99 |",
+             "| floor p99 |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         rss = mb(r["rss"]) if not r["killed"] else f"> {mb(RSS_GUARD)} (stopped)"
@@ -310,8 +417,12 @@ def main():
         lines += ["### Cache hits: nic-origin next to nginx serving the same bytes",
                   "",
                   f"`wrk -t2 -c{tp['connections']} -d{tp['seconds']}s`, one {tp['bytes']}-byte JPEG variant "
-                  "(memory tier) vs the same bytes as a static file from nginx (worker_processes 2, sendfile, "
-                  "access_log off). wrk shares the 2 cores with the server.",
+                  "(memory tier) vs the same bytes as a static file from nginx (worker_processes = WORKER_THREADS "
+                  "= 2, sendfile, access_log off), both on 127.0.0.1 and up at once, measured in turns "
+                  f"{tp['rounds']} times each; the table shows the median run (all runs: nic-origin "
+                  f"{', '.join(f'{v:.0f}' for v in tp['origin_all'])}; nginx "
+                  f"{', '.join(f'{v:.0f}' for v in tp['nginx_all'])} requests/s). "
+                  "wrk shares the 2 cores with the server.",
                   "",
                   "| server | requests/s | p99 | ratio |",
                   "|---|---:|---:|---:|",

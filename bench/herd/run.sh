@@ -3,6 +3,8 @@
 #   bench/herd/run.sh                 # N = 100,500,1000, coalescing on and off, + wrk vs nginx
 #   NS=100 MODES=on bench/herd/run.sh # a quick subset
 #   OFF_NS=100,500,1000 ...           # the baseline at N=1000 too (~7 GB RSS)
+#   bench/herd/run.sh --client curl   # the herd from curl --parallel instead of asyncio
+#   bench/herd/run.sh --throughput-only  # only wrk vs nginx (printed, README untouched)
 # Builds nic-origin and nic (BUILD, default build/o), installs wrk and nginx-light
 # when missing (needs root; otherwise the throughput part is skipped), and
 # writes its table into the Herd section of bench/README.md.
@@ -24,4 +26,4 @@ fi
 ulimit -n 65536 2>/dev/null || true
 exec python3 "$ROOT/bench/herd/herd.py" \
   --origin "$BUILD/native/origin/nic-origin" --nic "$BUILD/native/nic" \
-  --ns "${NS:-100,500,1000}" --off-ns "${OFF_NS:-100,500}" --modes "${MODES:-on,off}"
+  --ns "${NS:-100,500,1000}" --off-ns "${OFF_NS:-100,500}" --modes "${MODES:-on,off}" "$@"

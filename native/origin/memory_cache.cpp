@@ -9,7 +9,7 @@ MemoryCache::MemoryCache(std::uint64_t capacity_bytes)
 
 std::uint64_t MemoryCache::charge(const StoredImage& image) {
   return (image.bytes ? image.bytes->size() : 0) + image.key.size() + image.content_type.size() +
-         image.etag.size() + 256;
+         image.etag.size() + image.header_block.size() + 256;
 }
 
 MemoryCache::Shard& MemoryCache::shard_for(const std::string& key_hash) {

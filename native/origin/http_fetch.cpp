@@ -10,20 +10,11 @@
 #include <cstring>
 #include <mutex>
 
+#include "curl_handles.h"
 #include "nic/url.h"
 
 namespace nic::origin {
 namespace {
-
-struct CurlEasyDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
-using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
-
-struct CurlSlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
 
 struct AddrinfoDeleter {
   void operator()(addrinfo* a) const { freeaddrinfo(a); }

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "http_fetch.h"
+#include "curl_handles.h"
 #include "log.h"
 #include "nic/cache_key.h"
 #include "nic/percent.h"
@@ -15,16 +16,6 @@
 
 namespace nic::origin {
 namespace {
-
-struct CurlEasyDeleter {
-  void operator()(CURL* h) const { curl_easy_cleanup(h); }
-};
-using CurlEasy = std::unique_ptr<CURL, CurlEasyDeleter>;
-
-struct CurlSlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using CurlSlist = std::unique_ptr<curl_slist, CurlSlistDeleter>;
 
 constexpr std::string_view kMetaPrefix = "x-amz-meta-nic-";
 constexpr std::string_view kEmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

@@ -16,6 +16,7 @@ import signal
 import struct
 import subprocess
 import sys
+import unittest
 import tempfile
 import threading
 import time
@@ -321,3 +322,41 @@ def wait_until(predicate, timeout=10.0, step=0.05):
             return True
         time.sleep(step)
     return predicate()
+
+
+# ---------------------------------------------------------------------------
+# Test-module plumbing shared by the e2e files: one set of fakes per module
+# (the module global FAKES), a fresh origin per test.
+
+def fakes_module_hooks(namespace):
+    """setUpModule/tearDownModule that keep one Fakes in namespace["FAKES"]."""
+
+    def set_up():
+        namespace["FAKES"] = Fakes()
+
+    def tear_down():
+        if namespace.get("FAKES"):
+            namespace["FAKES"].stop()
+
+    return set_up, tear_down
+
+
+class OriginCase(unittest.TestCase):
+    """Resets the module's fakes before each test and stops its origins after."""
+
+    @property
+    def fakes(self):
+        return sys.modules[type(self).__module__].FAKES
+
+    def setUp(self):
+        self.fakes.reset()
+        self.origins = []
+
+    def tearDown(self):
+        for o in self.origins:
+            o.stop()
+
+    def origin(self, **env):
+        o = Origin(self.fakes, **env)
+        self.origins.append(o)
+        return o

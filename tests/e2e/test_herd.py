@@ -8,30 +8,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 FAKES = None
+setUpModule, tearDownModule = h.fakes_module_hooks(globals())
 
 
-def setUpModule():
-    global FAKES
-    FAKES = h.Fakes()
-
-
-def tearDownModule():
-    FAKES.stop()
-
-
-class Herd(unittest.TestCase):
-    def setUp(self):
-        FAKES.reset()
-        self.origins = []
-
-    def tearDown(self):
-        for o in self.origins:
-            o.stop()
-
-    def origin(self, **env):
-        o = h.Origin(FAKES, **env)
-        self.origins.append(o)
-        return o
+class Herd(h.OriginCase):
 
     def test_500_concurrent_requests_for_one_uncached_variant(self):
         ws, block, _, name = FAKES.image(h.png(800, 600))

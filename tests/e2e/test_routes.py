@@ -15,15 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 FAKES = None
-
-
-def setUpModule():
-    global FAKES
-    FAKES = h.Fakes()
-
-
-def tearDownModule():
-    FAKES.stop()
+setUpModule, tearDownModule = h.fakes_module_hooks(globals())
 
 
 def sign(secret, path, query):

@@ -736,7 +736,9 @@ void Origin::handle_purge(const Ctx& ctx, std::string_view query) {
       memory_.erase_prefix(prefix);
       removed += store_->erase_prefix(prefix);
       if (!list.empty()) list += ',';
-      list += "\"" + json_escape(prefix) + "\"";
+      list += '"';
+      list += json_escape(prefix);
+      list += '"';
     }
     respond_json(ctx, 200,
                  "{\"purged\":true,\"removed\":" + std::to_string(removed) + ",\"prefixes\":[" + list + "]}");

@@ -39,6 +39,18 @@ std::string new_request_id() {
   return out;
 }
 
+// An id from the front (the edge sends a UUID) is kept so one request can be
+// followed across tiers; anything else is replaced, never echoed.
+bool usable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                    c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 SharedBytes bytes_of(std::string_view text) {
   return std::make_shared<const Bytes>(text.begin(), text.end());
 }
@@ -298,7 +310,7 @@ void Origin::handle(Request request, Reply reply) {
   auto ctx = std::make_shared<Context>();
   ctx->req = std::move(request);
   ctx->reply = std::move(reply);
-  ctx->request_id = new_request_id();
+  ctx->request_id = usable_request_id(ctx->req.request_id) ? ctx->req.request_id : new_request_id();
 
   // A GET/HEAD of an /img URL prepared before: skip routing and preparing.
   const bool get_or_head = ctx->req.method == "GET" || ctx->req.method == "HEAD";

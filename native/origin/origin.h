@@ -38,6 +38,7 @@ struct Request {
   std::string authorization;
   std::string api_key;  // X-API-Key
   std::string origin;   // Origin (CORS)
+  std::string request_id;  // X-Request-Id from the front (the edge), used when well-formed
   std::string client_ip;
 };
 

@@ -92,6 +92,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request.authorization = field(http::field::authorization);
     request.origin = field(http::field::origin);
     if (const auto it = req.find("X-API-Key"); it != req.end()) request.api_key = std::string(it->value());
+    if (const auto it = req.find("X-Request-Id"); it != req.end()) request.request_id = std::string(it->value());
     request.client_ip = client_ip();
     state_.active.fetch_add(1);
     origin_.handle(std::move(request), [self = shared_from_this()](Response response) {

@@ -66,6 +66,16 @@ class Routes(unittest.TestCase):
         self.assertRegex(r.header("x-request-id"), "^[0-9a-f]{16}$")
         self.assertEqual(h.measure(r.body), ("png", 256, 192))
 
+    def test_request_id_from_the_front_is_kept_when_well_formed(self):
+        given = "0f8c2a9e-1b7d-4c3a-9e5f-2d6b8a7c1e40"
+        ok = self.o.get(self.img("w=256"), headers={"X-Request-Id": given})
+        self.assertEqual(ok.header("x-request-id"), given)
+        err = self.o.get(self.img("w=0"), headers={"X-Request-Id": given})
+        self.assertEqual(err.json()["error"]["requestId"], given)
+        for bad in ("has space", "x" * 65, "<script>", ""):
+            r = self.o.get(self.img("w=256"), headers={"X-Request-Id": bad})
+            self.assertRegex(r.header("x-request-id"), "^[0-9a-f]{16}$", bad)
+
     def test_memory_hits_carry_the_same_headers(self):
         """The first answer builds the entry; later ones are memory hits (their
         fixed headers precomputed, the request's preparation remembered)."""

@@ -90,6 +90,14 @@ Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality);
 // preceded by "Exif\0\0"); 1 when absent or unreadable.
 int exif_orientation(Bytes exif);
 
+// The stored pixel that displayed pixel (x, y) comes from, for EXIF
+// orientation 1..8 of a stored_w x stored_h image.
+struct StoredPoint {
+  int x = 0;
+  int y = 0;
+};
+StoredPoint stored_position(int orientation, int stored_w, int stored_h, int x, int y);
+
 // Applies EXIF orientation 1..8 to the image (returns it oriented for display).
 Image apply_orientation(Image image, int orientation);
 

@@ -44,6 +44,19 @@ bool looks_flat(const Image& image) {
   return total > 0 && same * 4 > total;
 }
 
+StoredPoint stored_position(int orientation, int w, int h, int x, int y) {
+  switch (orientation) {
+    case 2: return {w - 1 - x, y};
+    case 3: return {w - 1 - x, h - 1 - y};
+    case 4: return {x, h - 1 - y};
+    case 5: return {y, x};
+    case 6: return {y, h - 1 - x};
+    case 7: return {w - 1 - y, h - 1 - x};
+    case 8: return {w - 1 - y, x};
+    default: return {x, y};
+  }
+}
+
 Image apply_orientation(Image src, int orientation) {
   if (orientation < 2 || orientation > 8) return src;
   const int w = src.width;
@@ -59,20 +72,9 @@ Image apply_orientation(Image src, int orientation) {
   // For each displayed pixel (x, y), the stored pixel it comes from.
   for (int y = 0; y < dst.height; ++y) {
     for (int x = 0; x < dst.width; ++x) {
-      int sx = x;
-      int sy = y;
-      switch (orientation) {
-        case 2: sx = w - 1 - x; break;
-        case 3: sx = w - 1 - x; sy = h - 1 - y; break;
-        case 4: sy = h - 1 - y; break;
-        case 5: sx = y; sy = x; break;
-        case 6: sx = y; sy = h - 1 - x; break;
-        case 7: sx = w - 1 - y; sy = h - 1 - x; break;
-        case 8: sx = w - 1 - y; sy = x; break;
-        default: break;
-      }
+      const StoredPoint p = stored_position(orientation, w, h, x, y);
       std::memcpy(out + (static_cast<std::size_t>(y) * dst.width + x) * 4,
-                  in + (static_cast<std::size_t>(sy) * w + sx) * 4, 4);
+                  in + (static_cast<std::size_t>(p.y) * w + p.x) * 4, 4);
     }
   }
   return dst;

@@ -24,6 +24,7 @@ namespace {
 using detail::Bytes;
 using detail::Header;
 using detail::Image;
+using detail::StoredPoint;
 
 constexpr int kDefaultJpegQuality = 80;
 constexpr int kDefaultWebpQuality = 80;
@@ -70,26 +71,9 @@ bool transposed(int orientation) { return orientation >= 5 && orientation <= 8; 
 
 // A rectangle of the displayed (oriented) image as a rectangle of the stored one.
 Rect to_stored(const Rect& r, int orientation, int stored_w, int stored_h) {
-  // The stored position of a displayed pixel (see apply_orientation).
-  auto map = [&](int x, int y, int& sx, int& sy) {
-    const int w = stored_w;
-    const int h = stored_h;
-    sx = x;
-    sy = y;
-    switch (orientation) {
-      case 2: sx = w - 1 - x; break;
-      case 3: sx = w - 1 - x; sy = h - 1 - y; break;
-      case 4: sy = h - 1 - y; break;
-      case 5: sx = y; sy = x; break;
-      case 6: sx = y; sy = h - 1 - x; break;
-      case 7: sx = w - 1 - y; sy = h - 1 - x; break;
-      case 8: sx = w - 1 - y; sy = x; break;
-      default: break;
-    }
-  };
-  int ax, ay, bx, by;
-  map(r.x, r.y, ax, ay);
-  map(r.x + r.w - 1, r.y + r.h - 1, bx, by);
+  const StoredPoint a = detail::stored_position(orientation, stored_w, stored_h, r.x, r.y);
+  const StoredPoint b = detail::stored_position(orientation, stored_w, stored_h, r.x + r.w - 1, r.y + r.h - 1);
+  const int ax = a.x, ay = a.y, bx = b.x, by = b.y;
   Rect s;
   s.x = std::min(ax, bx);
   s.y = std::min(ay, by);

@@ -446,24 +446,19 @@ NIC_EXPORT(nic_result) std::int32_t nic_result(std::int32_t len, double flight_i
 
 // The leader's result is ready for everyone (and stored, when it is stored):
 // the flight lands. Answer: {"waiters":[W..]} to wake with the result.
-NIC_EXPORT(nic_complete) std::int32_t nic_complete(std::int32_t, double flight_id) {
+static std::int32_t land(double flight_id, bool ok) {
   const auto flight = static_cast<nic::FlightId>(flight_id);
   g.flight_info.erase(flight);
-  const auto waiters = g.flights->complete(flight);
+  const auto waiters = ok ? g.flights->complete(flight) : g.flights->fail(flight);
   Json j(g.out);
   j.raw("{").ids("waiters", waiters).raw("}");
   return done();
 }
 
+NIC_EXPORT(nic_complete) std::int32_t nic_complete(std::int32_t, double flight_id) { return land(flight_id, true); }
+
 // The leader could not reach the origin. Answer: {"waiters":[W..]}.
-NIC_EXPORT(nic_fail) std::int32_t nic_fail(std::int32_t, double flight_id) {
-  const auto flight = static_cast<nic::FlightId>(flight_id);
-  g.flight_info.erase(flight);
-  const auto waiters = g.flights->fail(flight);
-  Json j(g.out);
-  j.raw("{").ids("waiters", waiters).raw("}");
-  return done();
-}
+NIC_EXPORT(nic_fail) std::int32_t nic_fail(std::int32_t, double flight_id) { return land(flight_id, false); }
 
 // Followers whose deadline has passed. Answer: {"expired":[W..],"next":ms}
 // (next: milliseconds until the next deadline, -1 when none).

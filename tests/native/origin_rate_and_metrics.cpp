@@ -27,6 +27,49 @@ TEST_CASE("rate limiter: per client, per window", "[origin][rate]") {
   for (int i = 0; i < 100; ++i) CHECK(off.hit("x", 0).allowed);
 }
 
+TEST_CASE("rate limiter: an IPv6 client is its /64", "[origin][rate]") {
+  struct Case {
+    const char* address;
+    const char* key;
+  };
+  const Case cases[] = {
+      {"203.0.113.7", "203.0.113.7"},
+      {"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+      {"2001:db8:1:2::ffff", "2001:db8:1:2::/64"},
+      {"2001:DB8:1:2::1", "2001:db8:1:2::/64"},
+      {"::ffff:198.51.100.1", "198.51.100.1"},  // IPv4-mapped
+      {"::1", "::/64"},
+      {"not-an-address", "not-an-address"},
+      {"", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.address);
+    CHECK(RateLimiter::client_key(c.address) == c.key);
+  }
+  // Rotating addresses inside one /64 does not buy a new budget.
+  RateLimiter limiter(2, 60);
+  CHECK(limiter.hit("2001:db8:1:2::1", 0).allowed);
+  CHECK(limiter.hit("2001:db8:1:2::2", 0).allowed);
+  CHECK_FALSE(limiter.hit("2001:db8:1:2:ffff::3", 0).allowed);
+  CHECK(limiter.hit("2001:db8:1:3::1", 0).allowed);  // the next /64 is another client
+}
+
+TEST_CASE("rate limiter: bounded however many clients", "[origin][rate]") {
+  RateLimiter limiter(5, 60);
+  for (int i = 0; i < 200000; ++i) {
+    const std::string ip = std::to_string(10 + i / 65536) + "." + std::to_string((i / 256) % 256) + "." +
+                           std::to_string(i % 256) + ".1";
+    (void)limiter.hit(ip, 30);
+  }
+  CHECK(limiter.clients() <= RateLimiter::kShards * RateLimiter::kMaxPerShard);
+  // Past windows go first.
+  RateLimiter later(5, 60);
+  for (int i = 0; i < 20000; ++i) (void)later.hit("c" + std::to_string(i), 30);
+  for (int i = 0; i < 20000; ++i) (void)later.hit("d" + std::to_string(i), 90);
+  CHECK(later.clients() <= RateLimiter::kShards * RateLimiter::kMaxPerShard);
+  CHECK(later.hit("d1", 90).allowed);  // still counted in its own window
+}
+
 TEST_CASE("metrics: every contract name in Prometheus text", "[origin][metrics]") {
   Metrics m;
   m.request("image", 200);

@@ -174,6 +174,10 @@ void Origin::stop() {
   if (transform_pool_) transform_pool_->stop();
 }
 
+std::size_t Origin::discard_queued() {
+  return (fetch_pool_ ? fetch_pool_->discard_queued() : 0) + (transform_pool_ ? transform_pool_->discard_queued() : 0);
+}
+
 std::size_t Origin::inflight() const { return variant_flights_.inflight() + source_flights_.inflight(); }
 
 // ---------------------------------------------------------------- responses

@@ -79,6 +79,8 @@ class Origin {
 
   // Stops the pools after the queued work ran (graceful shutdown).
   void stop();
+  // Shutdown past its deadline (the server answered those requests 503): drop the queued jobs.
+  std::size_t discard_queued();
 
   const Config& config() const { return config_; }
   Metrics& metrics() { return metrics_; }

@@ -551,8 +551,9 @@ RangeDecision decide_range(std::string_view header, std::string_view if_range, c
   if (!digits(a) || (!b.empty() && !digits(b))) return d;
   const auto first = parse_number(a);
   const auto last = b.empty() ? std::optional<std::int64_t>(length - 1) : parse_number(b);
-  if (!first || !last || *last < *first) return d;
+  if (!first || !last) return d;
   if (*first >= length) return {RangeDecision::Kind::Unsatisfiable};
+  if (*last < *first) return d;
   return {RangeDecision::Kind::Partial, *first, *last < length ? *last : length - 1};
 }
 

@@ -136,15 +136,16 @@ async function forward(d, request, input, env) {
   for (const name of d.drop) headers.delete(name);
   for (const [k, v] of d.set) headers.set(k, v);
   let res;
+  let r;
   try {
     const init = { method: request.method, headers, body: request.body, redirect: 'manual' };
     res = await fetch(d.url, { ...init, signal: AbortSignal.timeout(d.wait) });
+    const head = message(res.status, res.headers);
+    r = core('nic_forwarded', `${input}\0${head}`);
+    if (r.inspect) r = core('nic_forwarded', `${input}\0${head}\0${await res.text()}`);
   } catch (e) {
     return send(core('nic_error', `${input}\0${e?.name ?? 'Error'}\0\0\0`, 0, Date.now()));
   }
-  const head = message(res.status, res.headers);
-  let r = core('nic_forwarded', `${input}\0${head}`);
-  if (r.inspect) r = core('nic_forwarded', `${input}\0${head}\0${await res.text()}`);
   try {
     for (const [key, value] of r.bump ?? []) await env.NIC_PURGE.put(key, value);
   } catch (e) {

@@ -26,9 +26,14 @@ export function wasmPath() {
   return path;
 }
 
-export async function startEdge(vars) {
+// The worker in its own workerd (one "data centre": its own cache). `opts.kv`:
+// bind the NIC_PURGE KV namespace; `opts.kvPersist`: a directory, so that several
+// edges share one KV namespace (as every Cloudflare location does).
+export async function startEdge(vars, opts = {}) {
   const worker = join(root, 'wasm/worker.mjs');
+  const kv = opts.kv || opts.kvPersist ? { kvNamespaces: ['NIC_PURGE'], kvPersist: opts.kvPersist ?? false } : {};
   const mf = new Miniflare({
+    ...kv,
     modulesRoot: root,
     modules: [
       { type: 'ESModule', path: worker, contents: await readFile(worker, 'utf8') },

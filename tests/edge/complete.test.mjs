@@ -568,3 +568,34 @@ describe('edge: what the origin is told, and image headers', () => {
     }
   });
 });
+
+describe('edge: herd memory', () => {
+  it('100 followers of a 2 MB image share one copy: workerd grows by less than 25 copies', async () => {
+    const SIZE = 2 * 1024 * 1024;
+    const body = Buffer.alloc(SIZE, 3);
+    const origin = await startFakeOrigin((req) => ({
+      status: 200,
+      headers: { 'content-type': 'image/avif', 'content-length': String(SIZE), 'x-cache-key': req.headers['x-nic-edge-key'] },
+      body,
+    }));
+    const edge = await startEdge({ ORIGIN_URL: origin.url });
+    try {
+      await (await edge.fetch(img('warm.png', 'fmt=png'))).arrayBuffer();
+      const before = edge.peakRss();
+      const path = img('big.avif', 'fmt=avif');
+      origin.hold();
+      const pending = Array.from({ length: 100 }, () => edge.fetch(path));
+      await until(async () => (await edge.stats()).followers === 99, '99 followers');
+      origin.release();
+      const sizes = await Promise.all((await Promise.all(pending)).map(async (r) => (await r.arrayBuffer()).byteLength));
+      assert.deepEqual(new Set(sizes), new Set([SIZE]));
+      assert.equal(count(origin, path), 1);
+      // One copy per follower (the old worker) would add ~200 MB; measured now: one Blob plus buffers.
+      const grew = edge.peakRss() - before;
+      assert.ok(grew < 25 * SIZE, `workerd grew by ${(grew / 1048576).toFixed(0)} MB`);
+    } finally {
+      await edge.close();
+      await origin.close();
+    }
+  });
+});

@@ -23,6 +23,7 @@
 #include "request_memo.h"
 #include "metrics.h"
 #include "nic/cache_key.h"
+#include "nic/response_policy.h"
 #include "notion_client.h"
 #include "rate_limiter.h"
 #include "url_registry.h"
@@ -55,9 +56,6 @@ struct Response {
 };
 
 using Reply = std::function<void(Response)>;
-
-enum class Tier : std::uint8_t { Memory, Storage, Origin, Coalesced };
-std::string_view to_string(Tier tier);
 
 // What a variant flight yields: the image and where the leader found it.
 struct VariantOutcome {

@@ -1135,6 +1135,12 @@ NIC_EXPORT(nic_forwarded) std::int32_t nic_forwarded(std::int32_t len) {
     Json(g.out).raw("{\"inspect\":true}");
     return done();
   }
+  for (const auto hop : {"transfer-encoding", "connection", "keep-alive"}) drop_header(m.headers, hop);
+  // The worker hands over decoded bytes (or their text); their length is their own.
+  if (have_body || find_header(m.headers, "content-encoding")) {
+    drop_header(m.headers, "content-length");
+    if (have_body) drop_header(m.headers, "content-encoding");
+  }
   std::vector<std::string> ids;
   if (m.status >= 400) {
     const bool health = route && route->kind == nic::RouteKind::Health;

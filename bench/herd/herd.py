@@ -259,6 +259,8 @@ def wrk(url, seconds, connections, pids=()):
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
                          capture_output=True, text=True, check=True).stdout
     cpu = cpu_seconds(pids) - c0
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw error answers from {url}:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     n = int(re.search(r"(\d+) requests in", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -283,6 +285,9 @@ def throughput(fakes, data, env, seconds=10, connections=64, rounds=5):
     body = first.body
 
     prefix = tempfile.mkdtemp(prefix="nic-nginx-")
+    # nginx's workers run as nobody when started by root: with mkdtemp's 0700
+    # they answered every request 403 (tables before 2026-12-01 measured that).
+    os.chmod(prefix, 0o755)
     os.makedirs(os.path.join(prefix, "www"))
     os.makedirs(os.path.join(prefix, "logs"))
     with open(os.path.join(prefix, "www", "photo.jpg"), "wb") as f:
@@ -316,6 +321,8 @@ http {{
     origin_runs, nginx_runs = [], []
     try:
         assert h.wait_until(lambda: _up(port), 5)
+        check = h.request(port, "GET", "/photo.jpg")
+        assert check.status == 200 and check.body == body, f"nginx answers {check.status}, not the variant"
         for _ in range(rounds):
             origin_runs.append(wrk(f"http://127.0.0.1:{o.port}{target}", seconds, connections, [o.proc.pid]))
             workers = subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()

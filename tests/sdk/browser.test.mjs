@@ -1,14 +1,16 @@
 // The package in a browser: a page bundled by Vite (which takes the "browser"
 // entry: nic_sdk.wasm as an asset) and run by headless Chromium; its results
-// must be the ones Node computes. And in Cloudflare's runtime: the "workerd"
-// entry run by workerd (miniflare), where no code may be compiled from bytes.
+// must be the ones Node computes. And in Cloudflare's runtime: a worker bundled
+// by wrangler (which takes the "workerd" entry: Workers compile no code from
+// bytes, so the module is uploaded beside the script) run by workerd.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { launchChromium, scratchProject } from './harness.mjs';
+import { launchChromium, root, scratchProject } from './harness.mjs';
 
 const WS = 'e4a1c3b2-7f6d-4e5c-9b8a-1d2c3b4a5f60';
 const FILE = '9c8b7a6f-5e4d-4c3b-a2f1-0e9d8c7b6a54';
@@ -119,20 +121,28 @@ document.body.dataset.ready = '1';
   });
 });
 
-describe('Cloudflare Workers (workerd through miniflare)', () => {
-  it('the "workerd" entry imports the module and answers synchronously', async () => {
-    const { Miniflare } = await import('miniflare');
-    const dist = join(project.dir, 'node_modules/notion-image-cdn/dist');
-    const entry = join(dist, 'test-worker.mjs');
-    const source = `import * as sdk from './workerd.mjs';
+describe('Cloudflare Workers (wrangler\'s bundle run by workerd through miniflare)', () => {
+  it('wrangler takes the "workerd" entry, and the module answers synchronously', async () => {
+    const dir = join(project.dir, 'worker');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'worker.mjs'), `import * as sdk from 'notion-image-cdn';
 ${CONSTANTS}
-export default { fetch() { ${PROGRAM} return Response.json(results); } };`;
+export default { fetch() { ${PROGRAM} return Response.json(results); } };`);
+    writeFileSync(join(dir, 'wrangler.toml'), 'name = "sdk-test"\nmain = "worker.mjs"\ncompatibility_date = "2026-04-01"\n');
+    // What `wrangler deploy` would upload, bundled offline.
+    execFileSync(join(root, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', 'out'],
+      { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    const out = join(dir, 'out');
+    const wasm = readdirSync(out).filter((f) => f.endsWith('.wasm'));
+    assert.equal(wasm.length, 1, 'the module is uploaded beside the script');
+    const script = readFileSync(join(out, 'worker.js'), 'utf8');
+    assert.ok(!script.includes('WASM_BASE64'), 'the embedded (Node) entry was bundled');
+    const { Miniflare } = await import('miniflare');
     const mf = new Miniflare({
-      modulesRoot: dist,
+      modulesRoot: out,
       modules: [
-        { type: 'ESModule', path: entry, contents: source },
-        { type: 'ESModule', path: join(dist, 'workerd.mjs'), contents: readFileSync(join(dist, 'workerd.mjs'), 'utf8') },
-        { type: 'CompiledWasm', path: join(dist, 'nic_sdk.wasm'), contents: readFileSync(join(dist, 'nic_sdk.wasm')) },
+        { type: 'ESModule', path: join(out, 'worker.js'), contents: script },
+        { type: 'CompiledWasm', path: join(out, wasm[0]), contents: readFileSync(join(out, wasm[0])) },
       ],
       compatibilityDate: '2026-04-01',
     });

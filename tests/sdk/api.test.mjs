@@ -236,6 +236,15 @@ describe('srcSet and sizes', () => {
     assert.equal(esm.srcSet(FORMS.s3, { cdnBaseUrl: CDN }).split(', ').length, esm.ALLOWED_WIDTHS.length);
     assert.equal(esm.srcSet('https://example.com/a.png', { cdnBaseUrl: CDN, width: 100 }), '');
   });
+  it('takes a Notion API image block, by block id like fromNotionBlock', () => {
+    const b = { id: BLOCK, type: 'image', image: { type: 'file', file: { url: FORMS.s3 } } };
+    // width 100: up to twice it, 200, snapped up to 256.
+    assert.equal(esm.srcSet(b, { cdnBaseUrl: CDN, width: 100 }), [32, 48, 64, 96, 128, 256]
+      .map((w) => `${CDN}/img/${ws}/${block}/My%20Photo.jpg?w=${w} ${w}w`).join(', '));
+    const external = { id: BLOCK, type: 'image', image: { type: 'external', external: { url: 'https://example.com/x.png' } } };
+    assert.equal(esm.srcSet(external, { cdnBaseUrl: CDN }), '');
+    assert.throws(() => esm.srcSet({ type: 'image', image: {} }, { cdnBaseUrl: CDN }), { name: 'TypeError', option: 'block' });
+  });
   it('sizes', () => {
     assert.equal(esm.sizes({ width: 640 }), '(max-width: 640px) 100vw, 640px');
     assert.equal(esm.sizes(), '100vw');

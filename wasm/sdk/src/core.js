@@ -145,24 +145,31 @@ function isNotionImageUrl(url, options) {
   return parseNotionUrl(url, options) !== null;
 }
 
+// The file URL of a Notion API image block, and whether it is an external one.
+function blockSource(block) {
+  if (block === null || typeof block !== 'object' || block.type !== 'image' || block.image === null ||
+      typeof block.image !== 'object') {
+    throw optionError('block', 'block must be a Notion image block ({type: "image", image: {...}})');
+  }
+  const image = block.image;
+  const external = image.type === 'external';
+  const source = external ? image.external : image.file;
+  if (!source || typeof source.url !== 'string') {
+    throw optionError('block', `block.image.${external ? 'external' : 'file'}.url is missing`);
+  }
+  return { url: source.url, external };
+}
+
 /**
  * A Notion API image block -> its CDN URL, by the block's id: the CDN asks
  * Notion for a fresh file URL whenever it needs one, so nothing expires.
  * An external image is returned as getOptimizedUrl() returns it.
  */
 function fromNotionBlock(block, options) {
-  if (block === null || typeof block !== 'object' || block.type !== 'image' || block.image === null ||
-      typeof block.image !== 'object') {
-    throw optionError('block', 'block must be a Notion image block ({type: "image", image: {...}})');
-  }
-  const image = block.image;
-  const source = image.type === 'external' ? image.external : image.file;
-  if (!source || typeof source.url !== 'string') {
-    throw optionError('block', `block.image.${image.type === 'external' ? 'external' : 'file'}.url is missing`);
-  }
-  if (image.type === 'external') return getOptimizedUrl(source.url, options);
+  const { url, external } = blockSource(block);
+  if (external) return getOptimizedUrl(url, options);
   const id = block.id === undefined ? '' : plainString(block.id, 'block.id');
-  return rewrite(source.url, options, id, 'fromNotionBlock');
+  return rewrite(url, options, id, 'fromNotionBlock');
 }
 
 /** createNotionImagePlugin({cdnBaseUrl, defaultFormat, defaultQuality, defaultWidth}) -> src => url */
@@ -190,12 +197,16 @@ function snappedWidth(width) {
 /**
  * A srcset over the CDN's ALLOWED_WIDTHS (the widths it would snap to anyway):
  * all of them, or with `width` those up to twice it (for 2x screens).
- * Empty for a URL that is not a Notion file URL.
+ * `source` is a Notion file URL or a Notion API image block (then by block id,
+ * as fromNotionBlock). Empty for anything the CDN does not serve.
  */
-function srcSet(url, options) {
+function srcSet(source, options) {
   const o = checkOptions(options, 'srcSet');
   transformQuery(o);
-  if (getOptimizedUrl(url, o) === url) return '';
+  const block = source !== null && typeof source === 'object';
+  const original = block ? blockSource(source).url : source;
+  const build = block ? (one) => fromNotionBlock(source, one) : (one) => getOptimizedUrl(source, one);
+  if (build(o) === original) return '';
   const hasWidth = o.width !== undefined && o.width !== null;
   const cap = hasWidth ? snappedWidth(Math.min(2 * Number(o.width), 8192)) : Infinity;
   const entries = [];
@@ -205,7 +216,7 @@ function srcSet(url, options) {
     if (hasWidth && o.height !== undefined && o.height !== null) {
       one.height = Math.max(1, Math.round((Number(o.height) * w) / Number(o.width)));
     }
-    entries.push(`${getOptimizedUrl(url, one)} ${w}w`);
+    entries.push(`${build(one)} ${w}w`);
   }
   return entries.join(', ');
 }

@@ -72,8 +72,11 @@ export interface PluginOptions {
 /** For markdown / HTML pipelines: src => CDN URL (non-Notion src unchanged). */
 export declare function createNotionImagePlugin(options: PluginOptions): (src: string) => string;
 
-/** "url 32w, url 48w, ..." over ALLOWED_WIDTHS (up to 2x width when given); '' for a non-Notion URL. */
-export declare function srcSet(url: string, options: UrlOptions): string;
+/**
+ * "url 32w, url 48w, ..." over ALLOWED_WIDTHS (up to 2x width when given), for a Notion file URL or a
+ * Notion API image block (by block id, as fromNotionBlock); '' for anything else.
+ */
+export declare function srcSet(source: string | NotionImageBlock, options: UrlOptions): string;
 /** A sizes attribute: '(max-width: Wpx) 100vw, Wpx', or '100vw' without width. */
 export declare function sizes(options?: { width?: number }): string;
 

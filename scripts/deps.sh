@@ -13,6 +13,7 @@ PKGS=(
   libjpeg62-turbo-dev libturbojpeg0-dev libspng-dev libwebp-dev libavif-dev libgif-dev zlib1g-dev libdeflate-dev
   python3 curl
   radosgw ceph-mon ceph-osd ceph-common
+  chromium
 )
 
 missing=()

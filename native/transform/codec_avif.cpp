@@ -106,6 +106,16 @@ Result<Header> probe_avif(Bytes data) {
   h.alpha = (*dec)->alphaPresent != 0;
   h.animated = (*dec)->imageCount > 1;
   h.orientation = orientation_of(img);
+  h.gray = img.yuvFormat == AVIF_PIXEL_FORMAT_YUV400;
+  // An ICC profile wins over the nclx code points (as in browsers).
+  if (img.icc.size > 0 && img.icc.size <= kMaxIccBytes) {
+    h.colour.kind = ColourTag::Kind::Icc;
+    h.colour.icc.assign(img.icc.data, img.icc.data + img.icc.size);
+  } else if (img.icc.size == 0) {
+    h.colour.kind = ColourTag::Kind::Cicp;
+    h.colour.cicp_primaries = img.colorPrimaries;
+    h.colour.cicp_transfer = img.transferCharacteristics;
+  }
   return h;
 }
 

@@ -104,6 +104,26 @@ Status decode_into(const Header& h, Bytes data, const detail::DecodeHints& hints
   return make_error(ErrorCode::UnsupportedFormat, "SVG is never rasterised");
 }
 
+// Converts the resized image to sRGB when the source says it is something
+// else. Done after resizing: the output has a fraction of the source's
+// pixels, and for the smooth conversions between RGB spaces the order makes a
+// difference of about a level at hard edges only (see bench/README.md).
+void to_srgb(const Header& h, Image& img) {
+  const auto conversion =
+      detail::conversion_to_srgb(h.colour, h.gray ? detail::PixelLayout::GrayX : detail::PixelLayout::Rgbx);
+  if (!conversion) return;
+  const std::size_t n = static_cast<std::size_t>(img.width) * img.height;
+  detail::convert_to_srgb(*conversion, img.pixels.data(), img.pixels.data(), n);
+  if (h.gray) {
+    // A grey profile maps grey to neutral sRGB; rounding may leave the
+    // channels a level apart, which would cost the grey output formats.
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint8_t* p = &img.pixels[i * 4];
+      p[0] = p[2] = p[1];
+    }
+  }
+}
+
 bool has_transparency(const Image& img) {
   if (!img.alpha) return false;
   const std::size_t n = static_cast<std::size_t>(img.width) * img.height;
@@ -220,6 +240,7 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
   if (auto s = decode_into(h, source, hints, resampler); !s) return s.take_error();
   auto resized = resampler.finish();
   if (!resized) return resized.take_error();
+  to_srgb(h, *resized);
   Image img = detail::apply_orientation(std::move(*resized), h.orientation);
   img.alpha = has_transparency(img);
 

@@ -91,7 +91,11 @@ bool is_grey(const Image& image);
 Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality, bool flat);
 Result<std::vector<std::uint8_t>> encode_png(const Image& image, bool flat);
 Result<std::vector<std::uint8_t>> encode_webp(const Image& image, int quality, bool flat);
-Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality);
+struct AvifOptions {
+  int speed = 5;    // aom cpu-used (AVIF_SPEED)
+  int threads = 1;  // encoder threads
+};
+Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality, const AvifOptions& options);
 
 // EXIF orientation (1..8) from a TIFF-structured EXIF block (optionally
 // preceded by "Exif\0\0"); 1 when absent or unreadable.

@@ -11,6 +11,8 @@
 #include "transform.h"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cstring>
 #include <string>
 
@@ -147,6 +149,24 @@ void flatten_on_white(Image& img) {
   img.alpha = false;
 }
 
+// Transforms running in this process right now. An encoder that can use
+// threads (AVIF) takes the cores the others leave idle, so a lone cold
+// request finishes sooner and a full pool is not oversubscribed.
+std::atomic<int> g_running{0};
+
+struct RunningTransform {
+  RunningTransform() { g_running.fetch_add(1, std::memory_order_relaxed); }
+  ~RunningTransform() { g_running.fetch_sub(1, std::memory_order_relaxed); }
+  RunningTransform(const RunningTransform&) = delete;
+  RunningTransform& operator=(const RunningTransform&) = delete;
+};
+
+int idle_threads() {
+  static const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int others = g_running.load(std::memory_order_relaxed) - 1;
+  return std::clamp(cores - others, 1, cores);
+}
+
 bool supports_alpha(ImageFormat f) { return f == ImageFormat::Png || f == ImageFormat::Webp || f == ImageFormat::Avif; }
 
 TransformOutput passthrough(Bytes source, ImageFormat format, int width, int height) {
@@ -175,6 +195,7 @@ Result<SourceInfo> probe_image(std::span<const std::uint8_t> source, const Trans
 Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
                                         const NormalizedParams& params, FormatChoice choice,
                                         const TransformLimits& limits) {
+  const RunningTransform running;
   auto read = read_header(source, limits);
   if (!read) return read.take_error();
   const Header& h = *read;
@@ -272,9 +293,13 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
     case ImageFormat::Webp:
       encoded = detail::encode_webp(img, params.q.value_or(kDefaultWebpQuality), detail::looks_flat(img));
       break;
-    case ImageFormat::Avif:
-      encoded = detail::encode_avif(img, params.q.value_or(kDefaultAvifQuality));
+    case ImageFormat::Avif: {
+      detail::AvifOptions options;
+      options.speed = limits.avif_speed;
+      options.threads = idle_threads();
+      encoded = detail::encode_avif(img, params.q.value_or(kDefaultAvifQuality), options);
       break;
+    }
     case ImageFormat::Gif:
     case ImageFormat::Svg: return make_error(ErrorCode::Internal, "no encoder for this format");
   }

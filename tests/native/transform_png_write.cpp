@@ -149,12 +149,12 @@ TEST_CASE("png write: never larger than zlib level 6 with adaptive filters", "[p
   }
 }
 
-TEST_CASE("grey sources stay grey: PNG grey, JPEG one component", "[png]") {
+TEST_CASE("grey sources stay grey: PNG grey, JPEG one component, AVIF 4:0:0", "[png]") {
   Pixels grey = fixture::blank(160, 120, 1);
   const Pixels photo = fixture::photo(160, 120);
   for (std::size_t i = 0; i < grey.p.size(); ++i) grey.p[i] = photo.p[i * 3 + 1];
   const Bytes jpeg = fixture::encode_jpeg(grey, {95});
-  for (const auto fmt : {nic::RequestedFormat::Png, nic::RequestedFormat::Jpeg}) {
+  for (const auto fmt : {nic::RequestedFormat::Png, nic::RequestedFormat::Jpeg, nic::RequestedFormat::Avif}) {
     nic::NormalizedParams p;
     p.w = 80;
     p.fmt = fmt;
@@ -162,6 +162,15 @@ TEST_CASE("grey sources stay grey: PNG grey, JPEG one component", "[png]") {
     REQUIRE(out);
     if (fmt == nic::RequestedFormat::Png) {
       CHECK(png_colour_type(out->bytes) == 0);
+    } else if (fmt == nic::RequestedFormat::Avif) {
+      avifDecoder* dec = avifDecoderCreate();
+      REQUIRE(avifDecoderSetIOMemory(dec, out->bytes.data(), out->bytes.size()) == AVIF_RESULT_OK);
+      REQUIRE(avifDecoderParse(dec) == AVIF_RESULT_OK);
+      CHECK(dec->image->yuvFormat == AVIF_PIXEL_FORMAT_YUV400);
+      avifDecoderDestroy(dec);
+      const Pixels back = fixture::decode(out->bytes);
+      REQUIRE(back.w == 80);
+      CHECK(back.at(40, 30)[0] == back.at(40, 30)[2]);
     } else {
       jpeg_decompress_struct cinfo{};
       jpeg_error_mgr err{};

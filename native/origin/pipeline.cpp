@@ -1,6 +1,7 @@
 #include "pipeline.h"
 
 #include <chrono>
+#include <cmath>
 #include <exception>
 #include <new>
 
@@ -38,11 +39,14 @@ std::uint64_t estimate_transform_bytes(const SourceInfo& info, std::uint64_t sou
   if (info.format == ImageFormat::Svg || info.animated) return 2 * source_bytes + kFixed;
   const auto w = static_cast<std::uint64_t>(std::max(1, info.width));
   const auto h = static_cast<std::uint64_t>(std::max(1, info.height));
-  // The output box, never larger than the source (no enlarging), at most the
-  // source when only one side is given.
-  const std::uint64_t ow = params.w ? std::min<std::uint64_t>(w, static_cast<std::uint64_t>(*params.w)) : w;
-  const std::uint64_t oh = params.h ? std::min<std::uint64_t>(h, static_cast<std::uint64_t>(*params.h)) : h;
-  const std::uint64_t out_pixels = std::min(w * h, ow * (params.h ? oh : h));
+  // The output, never larger than the source (no enlarging); one side given:
+  // the other follows the aspect ratio.
+  double sx = params.w ? std::min(1.0, static_cast<double>(*params.w) / static_cast<double>(w)) : 1.0;
+  double sy = params.h ? std::min(1.0, static_cast<double>(*params.h) / static_cast<double>(h)) : 1.0;
+  if (params.w && !params.h) sy = sx;
+  if (params.h && !params.w) sx = sy;
+  const auto out_pixels =
+      static_cast<std::uint64_t>(std::ceil(static_cast<double>(w) * sx) * std::ceil(static_cast<double>(h) * sy));
   // Decoded source + resized image + canvas/encoder copy of the output.
   return source_bytes + w * h * kTransformBytesPerPixel + out_pixels * 8 + kFixed;
 }

@@ -393,7 +393,7 @@ def main():
     data = make_jpeg(args.nic, os.path.join(work, "photo.jpg"))
     print(f"source: 4000x3000 JPEG, {len(data)} bytes", flush=True)
     env = {"WORKER_THREADS": 2, "TRANSFORM_CONCURRENCY": 2, "TRANSFORM_QUEUE": 2000, "FETCH_CONCURRENCY": 16,
-           "FOLLOWER_TIMEOUT_MS": 120000, "UPSTREAM_TIMEOUT_MS": 120000, "LOG_LEVEL": "error",
+           "FOLLOWER_TIMEOUT_MS": 120000, "UPSTREAM_TIMEOUT_MS": 110000, "LOG_LEVEL": "error",
            "MEMORY_CACHE_BYTES": 64 * 1024 * 1024}
     fakes = h.Fakes()
     if args.throughput_only:

@@ -1,9 +1,12 @@
-// Request coalescing on top of the core's FlightTable: one flight per key;
-// the first caller leads and must call finish(); the others register a
-// callback that is called exactly once, with the leader's result (one shared
-// value, however many followers) or with 504 UPSTREAM_TIMEOUT when their
-// FOLLOWER_TIMEOUT_MS passes. A timer thread expires followers. Errors are
-// handed to the followers of that flight only; the next join starts afresh.
+// Request coalescing on top of the core's FlightTable: one flight per key.
+// Everyone who joins, leader included, registers a waiter that is called
+// exactly once: with the flight's result when the leader calls finish(), or
+// with 504 UPSTREAM_TIMEOUT when a deadline passes first. A flight has one
+// deadline, set by its leader; when it passes, the flight is failed for all
+// its waiters and its key is free, so a stuck leader is replaced by the next
+// request (its late finish() is ignored). Followers also keep their own
+// FOLLOWER_TIMEOUT_MS as a backstop. A timer thread watches both. Waiters run
+// without the lock, never on the caller's stack of join().
 #pragma once
 
 #include <chrono>
@@ -11,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -32,11 +36,18 @@ inline std::int64_t steady_ms() {
 template <class T>
 class Coalescer {
  public:
-  using Waiter = std::function<void(const Result<T>&)>;
+  // `leader`: whether this waiter led the flight (its answer says where the
+  // bytes came from; a follower's says COALESCED).
+  using Waiter = std::function<void(const Result<T>&, bool leader)>;
 
   struct Ticket {
     bool leader = false;
     FlightId flight = 0;
+  };
+
+  struct Counts {
+    FlightCounts table;
+    std::uint64_t replaced = 0;  // flights failed at their deadline (leader too slow)
   };
 
   // enabled=false (NIC_COALESCING=off, benchmark baseline): everyone leads.
@@ -58,84 +69,139 @@ class Coalescer {
   Coalescer(const Coalescer&) = delete;
   Coalescer& operator=(const Coalescer&) = delete;
 
-  // Leader: returns {true, id}; the waiter is not kept. Follower: the waiter
-  // will be called once, on another thread.
-  Ticket join(const std::string& key, Waiter waiter) {
+  // Leader ({true, id}): `deadline_ms` (steady clock) becomes the flight's;
+  // the leader must call finish(id, ...) (after the deadline it is ignored).
+  // Follower: `deadline_ms` is not used; its own timeout applies.
+  Ticket join(const std::string& key, std::int64_t deadline_ms, Waiter waiter) {
     std::unique_lock lock(mu_);
-    if (!enabled_) {
-      ++solo_inflight_;
-      return {true, 0};
-    }
     const std::int64_t now = steady_ms();
+    if (!enabled_) {
+      const FlightId id = next_solo_++;
+      solo_[id] = std::move(waiter);
+      return {true, id};
+    }
     const Join j = table_.join(key, now);
-    if (j.leader) return {true, j.flight};
-    waiters_.emplace(j.waiter, std::move(waiter));
+    std::int64_t wake_for = 0;
+    if (j.leader) {
+      leaders_[j.flight] = Leader{std::move(waiter), deadline_ms};
+      by_deadline_.emplace(deadline_ms, j.flight);
+      wake_for = deadline_ms;
+    } else {
+      waiters_.emplace(j.waiter, std::move(waiter));
+      wake_for = now + timeout_ms_;
+    }
     // Wake the timer only when this deadline comes before the one it sleeps
-    // towards: followers share one timeout, so in a herd only the first does
-    // (not a wake-up and a scan of every follower per join).
-    const bool earlier = now + timeout_ms_ < timer_wakes_at_;
+    // towards (in a herd only the first follower does).
+    const bool earlier = wake_for < timer_wakes_at_;
     lock.unlock();
     if (earlier) cv_.notify_all();
-    return {false, j.flight};
+    return {j.leader, j.flight};
   }
 
+  // The leader's result for everyone still waiting on that flight.
   void finish(FlightId flight, const Result<T>& result) {
-    std::vector<Waiter> wake;
+    std::vector<std::pair<Waiter, bool>> wake;
     {
       std::lock_guard lock(mu_);
       if (!enabled_) {
-        --solo_inflight_;
-        return;
-      }
-      const auto ids = result.ok() ? table_.complete(flight) : table_.fail(flight);
-      wake.reserve(ids.size());
-      for (const WaiterId id : ids) {
-        const auto it = waiters_.find(id);
-        if (it == waiters_.end()) continue;
-        wake.push_back(std::move(it->second));
-        waiters_.erase(it);
+        auto it = solo_.find(flight);
+        if (it == solo_.end()) return;
+        wake.emplace_back(std::move(it->second), true);
+        solo_.erase(it);
+      } else {
+        const auto lit = leaders_.find(flight);
+        if (lit == leaders_.end()) return;  // replaced at its deadline: the answer went out already
+        wake.emplace_back(std::move(lit->second.waiter), true);
+        erase_deadline(flight, lit->second.deadline_ms);
+        leaders_.erase(lit);
+        const auto ids = result.ok() ? table_.complete(flight) : table_.fail(flight);
+        take_followers(ids, wake);
       }
     }
-    for (auto& w : wake) w(result);
+    for (auto& [w, leader] : wake) w(result, leader);
   }
 
   std::size_t inflight() const {
     std::lock_guard lock(mu_);
-    return enabled_ ? table_.inflight() : solo_inflight_;
+    return enabled_ ? table_.inflight() : solo_.size();
   }
-  FlightCounts counts() const {
+  Counts counts() const {
     std::lock_guard lock(mu_);
-    return table_.counts();
+    return Counts{table_.counts(), replaced_};
   }
 
  private:
+  struct Leader {
+    Waiter waiter;
+    std::int64_t deadline_ms = 0;
+  };
+
+  void erase_deadline(FlightId flight, std::int64_t deadline_ms) {
+    auto [lo, hi] = by_deadline_.equal_range(deadline_ms);
+    for (auto it = lo; it != hi; ++it) {
+      if (it->second == flight) {
+        by_deadline_.erase(it);
+        return;
+      }
+    }
+  }
+
+  void take_followers(const std::vector<WaiterId>& ids, std::vector<std::pair<Waiter, bool>>& out) {
+    for (const WaiterId id : ids) {
+      const auto it = waiters_.find(id);
+      if (it == waiters_.end()) continue;
+      out.emplace_back(std::move(it->second), false);
+      waiters_.erase(it);
+    }
+  }
+
+  std::int64_t next_wake_locked() const {
+    std::int64_t next = kNever;
+    if (const auto f = table_.next_deadline()) next = *f;
+    if (!by_deadline_.empty()) next = std::min(next, by_deadline_.begin()->first);
+    return next;
+  }
+
   void run_timer() {
     std::unique_lock lock(mu_);
     while (!stop_) {
-      const auto next = table_.next_deadline();
-      if (!next) {
+      const std::int64_t next = next_wake_locked();
+      if (next == kNever) {
         timer_wakes_at_ = kNever;
         cv_.wait(lock);
         continue;
       }
       const std::int64_t now = steady_ms();
-      if (*next > now) {
-        timer_wakes_at_ = *next;
-        cv_.wait_for(lock, std::chrono::milliseconds(*next - now));
+      if (next > now) {
+        timer_wakes_at_ = next;
+        cv_.wait_for(lock, std::chrono::milliseconds(next - now));
         continue;
       }
-      timer_wakes_at_ = kNever;  // busy expiring; it looks at the table again after
-      std::vector<Waiter> expired;
+      timer_wakes_at_ = kNever;  // busy expiring; it looks at the tables again after
+      std::vector<std::pair<Waiter, bool>> expired;
+      // Flights past their deadline: everyone gets 504, the key is free.
+      while (!by_deadline_.empty() && by_deadline_.begin()->first <= now) {
+        const FlightId flight = by_deadline_.begin()->second;
+        by_deadline_.erase(by_deadline_.begin());
+        const auto lit = leaders_.find(flight);
+        if (lit != leaders_.end()) {
+          expired.emplace_back(std::move(lit->second.waiter), true);
+          leaders_.erase(lit);
+        }
+        take_followers(table_.fail(flight), expired);
+        ++replaced_;
+      }
+      // Followers past their own timeout.
       for (const auto& [flight, id] : table_.expire(now)) {
         const auto it = waiters_.find(id);
         if (it == waiters_.end()) continue;
-        expired.push_back(std::move(it->second));
+        expired.emplace_back(std::move(it->second), false);
         waiters_.erase(it);
       }
       lock.unlock();
       const Result<T> timeout(make_error(ErrorCode::UpstreamTimeout,
-                                         "timed out waiting for another request fetching this image"));
-      for (auto& w : expired) w(timeout);
+                                         "the image was not ready within its deadline (FOLLOWER_TIMEOUT_MS)"));
+      for (auto& [w, leader] : expired) w(timeout, leader);
       lock.lock();
     }
   }
@@ -147,9 +213,13 @@ class Coalescer {
   std::int64_t timeout_ms_;
   std::int64_t timer_wakes_at_ = kNever;  // what the timer thread sleeps towards (under mu_)
   std::unordered_map<WaiterId, Waiter> waiters_;
+  std::unordered_map<FlightId, Leader> leaders_;
+  std::multimap<std::int64_t, FlightId> by_deadline_;
+  std::unordered_map<FlightId, Waiter> solo_;  // coalescing off
+  FlightId next_solo_ = 1;
+  std::uint64_t replaced_ = 0;
   bool enabled_;
   bool stop_ = false;
-  std::size_t solo_inflight_ = 0;
   std::thread timer_;  // last: starts after the members it uses
 };
 

@@ -243,9 +243,39 @@ Result<Config> load_config(const EnvGetter& env) {
     else if (s == "off" || s == "0" || s == "false") c.coalescing = false;
     else return bad("NIC_COALESCING", "expected on|off, got '" + s + "'");
   }
+  r.integer("NOTION_QUEUE", c.notion_queue, 0, 100000);
+  r.integer("REVALIDATE_BACKOFF_MS", c.revalidate_backoff_ms, 1, 86400000);
+  r.integer("REVALIDATE_BACKOFF_MAX_MS", c.revalidate_backoff_max_ms, 1, 86400000LL * 7);
+  if (const auto v = r.get("NOTION_DELETED_BLOCKS")) {
+    const std::string s = trim(*v);
+    if (s == "keep") c.keep_deleted_blocks = true;
+    else if (s == "drop") c.keep_deleted_blocks = false;
+    else return bad("NOTION_DELETED_BLOCKS", "expected keep|drop, got '" + s + "'");
+  }
+  c.transform_memory_bytes = default_transform_memory_bytes(c.max_input_pixels);
+  r.integer("TRANSFORM_MEMORY_BYTES", c.transform_memory_bytes, 1 << 20, 1LL << 50);
+  r.integer("WRITE_BEHIND_BYTES", c.write_behind_bytes, 0, 1LL << 50);
+  r.integer("STORAGE_CONCURRENCY", c.storage_concurrency, 1, 256);
   if (r.error) return *r.error;
   if (auto s = load_hardening_settings(c, r); !s) return s.take_error();
+  if (c.revalidate_backoff_max_ms < c.revalidate_backoff_ms) {
+    return bad("REVALIDATE_BACKOFF_MAX_MS", "must be at least REVALIDATE_BACKOFF_MS (" +
+                                                std::to_string(c.revalidate_backoff_ms) + ")");
+  }
+  // One flight has one deadline, FOLLOWER_TIMEOUT_MS after its leader started
+  // (less a small margin); a single upstream call that may outlast it would
+  // leave followers giving up before their leader.
+  if (c.coalescing && c.upstream_timeout_ms + kFlightMarginMs >= c.follower_timeout_ms) {
+    return bad("FOLLOWER_TIMEOUT_MS", "must be more than UPSTREAM_TIMEOUT_MS + " + std::to_string(kFlightMarginMs) +
+                                          " ms (" + std::to_string(c.upstream_timeout_ms) + " + " +
+                                          std::to_string(kFlightMarginMs) + "), or followers give up before their leader");
+  }
   return c;
+}
+
+std::uint64_t default_transform_memory_bytes(std::uint64_t max_input_pixels) {
+  const std::uint64_t one = max_input_pixels * kTransformBytesPerPixel + (8ULL << 20);
+  return std::max<std::uint64_t>(one, 64ULL << 20);
 }
 
 std::string notion_token_for(const Config& config, std::string_view workspace) {
@@ -316,6 +346,13 @@ std::string describe_config(const Config& c) {
   line("MAX_CONNECTIONS", num(c.max_connections));
   line("EDGE_SECRET", mask(c.edge_secret));
   line("RATE_LIMIT_IMAGE_MISS", num(c.rate_limit_image_miss));
+  line("NOTION_QUEUE", num(c.notion_queue));
+  line("REVALIDATE_BACKOFF_MS", num(c.revalidate_backoff_ms));
+  line("REVALIDATE_BACKOFF_MAX_MS", num(c.revalidate_backoff_max_ms));
+  line("NOTION_DELETED_BLOCKS", c.keep_deleted_blocks ? "keep" : "drop");
+  line("TRANSFORM_MEMORY_BYTES", num(c.transform_memory_bytes));
+  line("WRITE_BEHIND_BYTES", num(c.write_behind_bytes));
+  line("STORAGE_CONCURRENCY", num(c.storage_concurrency));
   return out;
 }
 

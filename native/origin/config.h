@@ -17,6 +17,11 @@
 
 namespace nic::origin {
 
+// A flight's deadline is FOLLOWER_TIMEOUT_MS - kFlightMarginMs after its
+// leader started: the leader's answer (or its 504) reaches every follower
+// before the follower's own timer would.
+inline constexpr std::int64_t kFlightMarginMs = 250;
+
 enum class LogLevel : std::uint8_t { Debug, Info, Warn, Error };
 
 struct Config {
@@ -74,7 +79,22 @@ struct Config {
   // Per client per minute: /img requests that start work (not in memory, not stored, no flight
   // in the air for their key); 0 = no limit.
   std::int64_t rate_limit_image_miss = 600;
+  // Under failure (README "Failure behaviour").
+  int notion_queue = 32;                          // NOTION_QUEUE: calls waiting per token
+  std::int64_t revalidate_backoff_ms = 10000;     // REVALIDATE_BACKOFF_MS: first wait after a failure
+  std::int64_t revalidate_backoff_max_ms = 600000;  // REVALIDATE_BACKOFF_MAX_MS: doubling stops here
+  bool keep_deleted_blocks = false;               // NOTION_DELETED_BLOCKS=keep|drop (default drop)
+  std::uint64_t transform_memory_bytes = 0;       // TRANSFORM_MEMORY_BYTES (0 here: the default below)
+  std::uint64_t write_behind_bytes = 64ULL << 20;  // WRITE_BEHIND_BYTES: storage writes waiting
+  int storage_concurrency = 4;                    // STORAGE_CONCURRENCY: threads reading the storage tier
 };
+
+// TRANSFORM_MEMORY_BYTES when unset: what one MAX_INPUT_PIXELS image needs
+// (kTransformBytesPerPixel per pixel) and 8 MiB, at least 64 MiB. With the
+// contract's defaults (50 MP) that is 208 MiB, which next to the 256 MiB
+// memory tier fits a 512 MB container (README "Memory").
+inline constexpr std::uint64_t kTransformBytesPerPixel = 4;
+std::uint64_t default_transform_memory_bytes(std::uint64_t max_input_pixels);
 
 using EnvGetter = std::function<std::optional<std::string>(std::string_view)>;
 

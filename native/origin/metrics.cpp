@@ -146,6 +146,13 @@ std::string Metrics::prometheus(const Gauges& g) const {
   scalar("nic_storage_bytes", "gauge", "Bytes held by the storage tier.", g.disk_cache_bytes);
   scalar("nic_storage_entries", "gauge", "Entries in the storage tier.", g.disk_cache_entries);
   scalar("nic_transform_queue_length", "gauge", "Transforms waiting for a worker.", g.transform_queue);
+  scalar("nic_transform_memory_bytes", "gauge", "Bytes charged to the transform budget (TRANSFORM_MEMORY_BYTES).",
+         g.transform_memory_bytes);
+  scalar("nic_transform_memory_peak_bytes", "gauge", "The most ever charged to the transform budget at once.",
+         g.transform_memory_peak_bytes);
+  scalar("nic_write_behind_bytes", "gauge", "Bytes of storage writes waiting (WRITE_BEHIND_BYTES).",
+         g.write_behind_bytes);
+  scalar("nic_write_behind_pending", "gauge", "Storage writes accepted and not landed yet.", g.write_behind_pending);
   out += "# HELP nic_transform_seconds Time spent decoding, resizing and encoding.\n";
   out += "# TYPE nic_transform_seconds histogram\n";
   for (std::size_t i = 0; i < kBuckets.size(); ++i) {

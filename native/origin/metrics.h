@@ -24,6 +24,7 @@ class Metrics {
   void storage_write_failure(std::string_view kind) { add("nic_storage_write_failures_total", "kind=\"" + std::string(kind) + "\""); }
   void rate_limited(std::string_view route) { add("nic_requests_rate_limited_total", "route=\"" + std::string(route) + "\""); }
   void revalidation(std::string_view result) { add("nic_source_revalidations_total", "result=\"" + std::string(result) + "\""); }
+  void overloaded(std::string_view reason) { add("nic_overloaded_total", "reason=\"" + std::string(reason) + "\""); }
   void upstream_bytes(std::uint64_t n) { upstream_bytes_.fetch_add(n, std::memory_order_relaxed); }
 
   // Gauges are read at render time.
@@ -34,6 +35,10 @@ class Metrics {
     std::uint64_t disk_cache_bytes = 0;
     std::uint64_t disk_cache_entries = 0;
     std::uint64_t transform_queue = 0;
+    std::uint64_t transform_memory_bytes = 0;       // charged to the transform byte budget now
+    std::uint64_t transform_memory_peak_bytes = 0;  // the most ever charged at once
+    std::uint64_t write_behind_bytes = 0;           // storage writes waiting
+    std::uint64_t write_behind_pending = 0;
   };
   std::string prometheus(const Gauges& gauges) const;
 

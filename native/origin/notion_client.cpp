@@ -98,6 +98,10 @@ Result<BlockFile> parse_block_json(std::string_view text) {
   if (ec) return make_error(ErrorCode::NotionApiError, "Notion answered with invalid JSON");
   const auto object = string_field(doc, "object");
   if (object != "block") return make_error(ErrorCode::NotionApiError, "Notion answered without a block object");
+  const json::value* archived = field(doc, "archived");
+  const json::value* in_trash = field(doc, "in_trash");
+  const bool deleted = (archived && archived->is_bool() && archived->get_bool()) ||
+                       (in_trash && in_trash->is_bool() && in_trash->get_bool());
   const auto type = string_field(doc, "type");
   if (type != "image") {
     return make_error(ErrorCode::ImageNotFound, "the Notion block is not an image (type " +
@@ -107,6 +111,7 @@ Result<BlockFile> parse_block_json(std::string_view text) {
   if (image == nullptr) return make_error(ErrorCode::NotionApiError, "image block without an image");
   const auto kind = string_field(*image, "type");
   BlockFile out;
+  out.deleted = deleted;
   if (kind == "file") {
     const json::value* file = field(*image, "file");
     const auto url = file ? string_field(*file, "url") : std::nullopt;
@@ -125,21 +130,47 @@ Result<BlockFile> parse_block_json(std::string_view text) {
   return out;
 }
 
-std::int64_t CallSpacer::reserve(const std::string& key, std::int64_t now_ms) {
+void CallSpacer::prune(Key& k, std::int64_t now_ms) {
+  while (!k.slots.empty() && k.slots.front() <= now_ms) k.slots.pop_front();
+}
+
+std::optional<std::int64_t> CallSpacer::reserve(const std::string& key, std::int64_t now_ms,
+                                                std::int64_t latest_ms) {
   std::lock_guard lock(mu_);
-  double& next = next_[key];
-  const double slot = std::max(static_cast<double>(now_ms), next);
-  next = slot + interval_ms_;
-  return static_cast<std::int64_t>(slot);
+  Key& k = keys_[key];
+  prune(k, now_ms);
+  const double slot = std::max(static_cast<double>(now_ms), k.next);
+  if (slot > static_cast<double>(latest_ms)) return std::nullopt;
+  const auto at = static_cast<std::int64_t>(slot);
+  if (at > now_ms && static_cast<int>(k.slots.size()) >= max_waiting_) return std::nullopt;
+  k.next = slot + interval_ms_;
+  if (at > now_ms) k.slots.push_back(at);
+  return at;
 }
 
 void CallSpacer::penalize(const std::string& key, std::int64_t until_ms) {
   std::lock_guard lock(mu_);
-  double& next = next_[key];
-  next = std::max(next, static_cast<double>(until_ms));
+  Key& k = keys_[key];
+  k.next = std::max(k.next, static_cast<double>(until_ms));
 }
 
-Result<BlockFile> NotionClient::lookup_block(std::string_view workspace, std::string_view block_id) {
+std::int64_t CallSpacer::wait_ms(const std::string& key, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  const auto it = keys_.find(key);
+  if (it == keys_.end()) return 0;
+  return std::max<std::int64_t>(0, static_cast<std::int64_t>(it->second.next) - now_ms);
+}
+
+int CallSpacer::waiting(const std::string& key, std::int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  const auto it = keys_.find(key);
+  if (it == keys_.end()) return 0;
+  prune(it->second, now_ms);
+  return static_cast<int>(it->second.slots.size());
+}
+
+Result<BlockFile> NotionClient::lookup_block(std::string_view workspace, std::string_view block_id,
+                                             const CallOptions& call) {
   const std::string token = notion_token_for(config_, workspace);
   if (token.empty()) {
     return make_error(ErrorCode::NotionApiError,
@@ -151,10 +182,21 @@ Result<BlockFile> NotionClient::lookup_block(std::string_view workspace, std::st
   options.headers = {"Authorization: Bearer " + token, "Notion-Version: " + config_.notion_version,
                      "Accept: application/json"};
   options.max_bytes = 1 << 20;
-  options.timeout_ms = config_.upstream_timeout_ms;
   int server_errors = 0;
   for (int attempt = 0;; ++attempt) {
-    sleep_until_ms(spacer_.reserve(token, steady_ms()));
+    const std::int64_t now = steady_ms();
+    // Leave the call itself some time: a slot at the very deadline is no use.
+    const auto slot = spacer_.reserve(token, now, call.deadline_ms - 100);
+    if (!slot) {
+      metrics_.notion_call("refused");
+      const std::int64_t wait = spacer_.wait_ms(token, now);
+      return make_error(ErrorCode::Overloaded, "the Notion API queue for this token is " + std::to_string(wait) +
+                                                   " ms long; retry in " + std::to_string(wait / 1000 + 1) + " s");
+    }
+    sleep_until_ms(*slot);
+    const std::int64_t left = call.deadline_ms - steady_ms();
+    if (left <= 0) return make_error(ErrorCode::UpstreamTimeout, "no time left for the Notion API call");
+    options.timeout_ms = std::min(config_.upstream_timeout_ms, left);
     auto r = http_get(url, options);
     if (!r) {
       metrics_.notion_call(r.error().code == ErrorCode::UpstreamTimeout ? "timeout" : "error");
@@ -184,10 +226,11 @@ Result<BlockFile> NotionClient::lookup_block(std::string_view workspace, std::st
         }
         wait_ms = std::min(wait_ms, kMaxRetryAfterMs);
         spacer_.penalize(token, steady_ms() + wait_ms);
-        continue;
+        continue;  // the next reserve() fails fast if the wait passes the deadline
       }
       default:
-        if (r->status >= 500 && server_errors++ < 1) {
+        if (r->status >= 500 && call.retry_server_error && server_errors++ < 1 &&
+            steady_ms() + 200 < call.deadline_ms) {
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
           continue;
         }

@@ -1,5 +1,9 @@
 #include "work_pool.h"
 
+#include <exception>
+
+#include "log.h"
+
 namespace nic::origin {
 
 WorkPool::WorkPool(std::string name, int threads, std::size_t max_queued)
@@ -43,7 +47,16 @@ void WorkPool::run() {
       queue_.pop_front();
       ++running_;
     }
-    job();
+    try {
+      job();
+    } catch (const std::exception& e) {
+      exceptions_.fetch_add(1);
+      log(LogLevel::Error, "pool " + name_ + ": a job threw: " + e.what());
+    } catch (...) {
+      exceptions_.fetch_add(1);
+      log(LogLevel::Error, "pool " + name_ + ": a job threw a non-exception");
+    }
+    job = nullptr;  // its captures go before the next job, outside the lock
     std::lock_guard lock(mu_);
     --running_;
   }

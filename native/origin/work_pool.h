@@ -1,9 +1,13 @@
 // A fixed set of threads with a bounded queue of waiting jobs: when the queue
 // is full, try_submit refuses (the caller answers 503 OVERLOADED) instead of
-// letting memory grow.
+// letting memory grow. A job that throws does not end the process: the pool
+// catches it, logs it and counts it (jobs that answer someone catch their own
+// exceptions first and answer 500 INTERNAL; this is the last line).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -25,6 +29,8 @@ class WorkPool {
   bool try_submit(std::function<void()> job);
   std::size_t queued() const;
   std::size_t running() const;
+  std::uint64_t exceptions() const { return exceptions_.load(); }
+  const std::string& name() const { return name_; }
   // Runs what is queued, then joins the threads.
   void stop();
   // Drops the jobs still waiting (never run; their captures are destroyed) and
@@ -41,6 +47,7 @@ class WorkPool {
   std::size_t running_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
+  std::atomic<std::uint64_t> exceptions_{0};
 };
 
 }  // namespace nic::origin

@@ -152,7 +152,7 @@ class Origin:
         base = {
             "PORT": "0",
             "HOST": "127.0.0.1",
-            "LOG_LEVEL": "error",
+            "LOG_LEVEL": os.environ.get("NIC_E2E_LOG_LEVEL", "error"),
             "CACHE_DIR": self.cache_dir,
             "ALLOWED_DOMAINS": f"http://127.0.0.1:{fakes.s3_port}",
             "NOTION_API_BASE": f"http://127.0.0.1:{fakes.notion_port}",
@@ -180,16 +180,22 @@ class Origin:
     def get(self, target, headers=None, method="GET"):
         return request(self.port, method, target, headers)
 
-    def metrics(self):
-        """Prometheus text -> {'name{labels}': value}."""
-        text = self.get("/metrics").body.decode()
-        out = {}
-        for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-        return out
+    def metrics(self, settled=True):
+        """Prometheus text -> {'name{labels}': value}. Storage writes land after
+        the answer (write-behind): by default this waits (at most 10 s) until
+        none is pending, so write counts are exact."""
+        end = time.time() + 10
+        while True:
+            text = self.get("/metrics").body.decode()
+            out = {}
+            for line in text.splitlines():
+                if not line or line.startswith("#"):
+                    continue
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+            if not settled or out.get("nic_write_behind_pending", 0) == 0 or time.time() > end:
+                return out
+            time.sleep(0.02)
 
     def metric_sum(self, name):
         return sum(v for k, v in self.metrics().items() if k == name or k.startswith(name + "{"))

@@ -23,7 +23,11 @@ Control endpoint (on both ports), JSON bodies:
   POST /_control/faults  {"s3":{"mode":"500|hang|truncate|nonimage|oversize|redirect|none","count":N,
                                 "latency_ms":N,"oversize_bytes":N,
                                 "location":URL|"self","redirect_status":302},
-                          "notion":{"rate_limit":N,"retry_after":"1","status":N,"count":N,"latency_ms":N}}
+                          "notion":{"rate_limit":N,"retry_after":"1","status":N,"count":N,"latency_ms":N,
+                                    "mode":"status|hang"}}
+                            notion count -1: every call until reset (an outage); "rate_limit": -1 a 429 storm;
+                            mode "hang": hold each call unanswered until the fault is cleared (or 60 s).
+                            Revoking the token: POST /_control/tokens {"tokens":[]} (then 401 unauthorized).
   POST /_control/tokens  {"tokens":[..],"version":"2022-06-28"}
   GET  /_control/counters -> {"notion_calls":..,"notion_by_status":{..},"s3_requests":..,"s3_by_status":{..},
                                "s3_downloads":.., "s3_inflight_max":..}
@@ -74,7 +78,8 @@ class State:
             self.version = "2022-06-28"
             self.s3_fault = {"mode": "none", "count": 0, "latency_ms": 0, "oversize_bytes": 0, "location": "",
                              "redirect_status": 302}
-            self.notion_fault = {"rate_limit": 0, "retry_after": "1", "status": 0, "count": 0, "latency_ms": 0}
+            self.notion_fault = {"rate_limit": 0, "retry_after": "1", "status": 0, "count": 0, "latency_ms": 0,
+                                 "mode": "status"}
             self.counters = {
                 "notion_calls": 0,
                 "notion_by_status": {},
@@ -200,8 +205,18 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.notion_fault["count"] -= 1
             tokens = set(STATE.tokens)
             version = STATE.version
+            generation = STATE.generation
         if fault["latency_ms"]:
             time.sleep(fault["latency_ms"] / 1000)
+        if fault["count"] != 0 and fault.get("mode") == "hang":
+            end = time.time() + 60
+            while time.time() < end:
+                with STATE.lock:
+                    if STATE.generation != generation or STATE.notion_fault.get("mode") != "hang":
+                        break
+                time.sleep(0.05)
+            self.close_connection = True
+            return
         parts = url.path.strip("/").split("/")
         if len(parts) != 3 or parts[0] != "v1" or parts[1] != "blocks":
             return self.notion_error(400, "invalid_request_url", "Invalid request URL.")
@@ -212,10 +227,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.notion_error(401, "unauthorized", "API token is invalid.")
         if self.headers.get("Notion-Version") != version:
             return self.notion_error(400, "missing_version", "Notion-Version header failed validation.")
-        if fault["rate_limit"] > 0:
+        if fault["rate_limit"] != 0:
             return self.notion_error(429, "rate_limited", "You have been rate limited. Please try again in a few minutes.",
                                      {"Retry-After": str(fault["retry_after"])})
-        if fault["count"] > 0 and fault["status"]:
+        if fault["count"] != 0 and fault["status"]:
             return self.notion_error(int(fault["status"]), "internal_server_error", "Unexpected error occurred.")
         with STATE.lock:
             block = STATE.blocks.get(block_id)
@@ -233,8 +248,8 @@ class Handler(BaseHTTPRequestHandler):
             "created_by": {"object": "user", "id": str(uuid.UUID(int=2))},
             "last_edited_by": {"object": "user", "id": str(uuid.UUID(int=2))},
             "has_children": False,
-            "archived": False,
-            "in_trash": False,
+            "archived": bool(block.get("archived", False)),
+            "in_trash": bool(block.get("archived", False)),
         }
         kind = block.get("kind", "file")
         if kind == "paragraph":

@@ -180,83 +180,144 @@ TEST_CASE("notion: ISO 8601 times", "[origin][notion]") {
   CHECK_FALSE(parse_iso8601("2024-01-01T00:00:00"));
 }
 
-TEST_CASE("notion: calls per token are spaced, not dropped", "[origin][notion]") {
-  CallSpacer spacer(2.0);  // 500 ms apart
-  CHECK(spacer.reserve("t", 1000) == 1000);
-  CHECK(spacer.reserve("t", 1000) == 1500);
-  CHECK(spacer.reserve("t", 1000) == 2000);
-  CHECK(spacer.reserve("other", 1000) == 1000);
+TEST_CASE("notion: calls per token are spaced, within bounds", "[origin][notion]") {
+  constexpr std::int64_t kFar = 1'000'000;
+  CallSpacer spacer(2.0, 8);  // 500 ms apart, at most 8 waiting
+  CHECK(spacer.reserve("t", 1000, kFar) == 1000);
+  CHECK(spacer.reserve("t", 1000, kFar) == 1500);
+  CHECK(spacer.reserve("t", 1000, kFar) == 2000);
+  CHECK(spacer.reserve("other", 1000, kFar) == 1000);
+  CHECK(spacer.waiting("t", 1000) == 2);  // the first calls at once
   spacer.penalize("t", 10000);  // a 429 pushes the next slot back
-  CHECK(spacer.reserve("t", 3000) == 10000);
+  CHECK(spacer.wait_ms("t", 3000) == 7000);
+  for (int i = 0; i < 8; ++i) CHECK(spacer.reserve("t", 3000, kFar) == 10000 + 500 * i);
+  CHECK(spacer.reserve("t", 3000, kFar) == std::nullopt);  // 8 waiting: NOTION_QUEUE is full
+  CHECK(spacer.waiting("t", 3000) == 8);
+  CHECK(spacer.reserve("t", 10000, kFar) == 14000);  // the first has had its turn
+
+  SECTION("a slot past the caller's deadline is refused, and not taken") {
+    CallSpacer s(1.0, 100);
+    CHECK(s.reserve("t", 0, 5000) == 0);
+    CHECK(s.reserve("t", 0, 5000) == 1000);
+    CHECK(s.reserve("t", 0, 1500) == std::nullopt);
+    CHECK(s.reserve("t", 0, 2000) == 2000);  // the refused caller left no gap
+  }
+  SECTION("NOTION_QUEUE=0: only a free slot") {
+    CallSpacer s(1.0, 0);
+    CHECK(s.reserve("t", 0, kFar) == 0);
+    CHECK(s.reserve("t", 0, kFar) == std::nullopt);
+    CHECK(s.reserve("t", 1000, kFar) == 1000);
+  }
 }
+
+namespace {
+// A waiter that records (value or -code, leader) into a promise.
+struct Recorded {
+  std::promise<std::pair<int, bool>> p;
+  Coalescer<int>::Waiter waiter() {
+    return [this](const nic::Result<int>& r, bool leader) {
+      p.set_value({r.ok() ? *r : -static_cast<int>(r.error().code), leader});
+    };
+  }
+  std::pair<int, bool> get() {
+    auto f = p.get_future();
+    REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    return f.get();
+  }
+};
+const int kTimeout = -static_cast<int>(nic::ErrorCode::UpstreamTimeout);
+constexpr std::int64_t kLater = 1LL << 60;
+}  // namespace
 
 TEST_CASE("coalescer: one leader, followers share its result", "[origin][coalescer]") {
   Coalescer<int> c(10000, true);
-  std::atomic<int> sum{0};
-  auto lead = c.join("k", [](const nic::Result<int>&) { FAIL("the leader's waiter is not kept"); });
+  std::atomic<int> sum{0}, leaders{0};
+  auto count = [&](const nic::Result<int>& r, bool leader) {
+    sum += r.ok() ? *r : -100;
+    leaders += leader;
+  };
+  auto lead = c.join("k", kLater, count);
   REQUIRE(lead.leader);
-  for (int i = 0; i < 5; ++i) {
-    auto t = c.join("k", [&sum](const nic::Result<int>& r) { sum += r.ok() ? *r : -100; });
-    CHECK_FALSE(t.leader);
-  }
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(c.join("k", kLater, count).leader);
   CHECK(c.inflight() == 1);
   c.finish(lead.flight, 7);
-  CHECK(sum == 35);
+  CHECK(sum == 42);  // the leader's waiter too
+  CHECK(leaders == 1);
   CHECK(c.inflight() == 0);
+  c.finish(lead.flight, 8);  // a second finish finds nobody
+  CHECK(sum == 42);
   // A failure reaches the followers and is not kept: the next join leads.
-  auto lead2 = c.join("k", nullptr);
-  REQUIRE(lead2.leader);
   std::atomic<int> failed{0};
-  c.join("k", [&failed](const nic::Result<int>& r) { failed += r.ok() ? 0 : 1; });
+  auto fail_count = [&failed](const nic::Result<int>& r, bool) { failed += r.ok() ? 0 : 1; };
+  auto lead2 = c.join("k", kLater, fail_count);
+  REQUIRE(lead2.leader);
+  c.join("k", kLater, fail_count);
   c.finish(lead2.flight, nic::make_error(nic::ErrorCode::UpstreamError, "x"));
-  CHECK(failed == 1);
-  CHECK(c.join("k", nullptr).leader);
+  CHECK(failed == 2);
+  auto lead3 = c.join("k", kLater, [](const nic::Result<int>&, bool) {});
+  CHECK(lead3.leader);
+  c.finish(lead3.flight, 1);
 }
 
 TEST_CASE("coalescer: followers time out with UPSTREAM_TIMEOUT", "[origin][coalescer]") {
   Coalescer<int> c(20, true);
-  auto lead = c.join("k", nullptr);
-  std::promise<nic::ErrorCode> p;
-  c.join("k", [&p](const nic::Result<int>& r) { p.set_value(r.ok() ? nic::ErrorCode::Internal : r.error().code); });
-  auto f = p.get_future();
-  REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  CHECK(f.get() == nic::ErrorCode::UpstreamTimeout);
-  c.finish(lead.flight, 1);  // nobody left to wake
-  CHECK(c.counts().timed_out == 1);
+  Recorded leader, follower;
+  auto lead = c.join("k", kLater, leader.waiter());
+  c.join("k", kLater, follower.waiter());
+  CHECK(follower.get() == std::pair{kTimeout, false});
+  c.finish(lead.flight, 1);  // the leader still gets its own answer
+  CHECK(leader.get() == std::pair{1, true});
+  CHECK(c.counts().table.timed_out == 1);
+  CHECK(c.counts().replaced == 0);
+}
+
+TEST_CASE("coalescer: a flight past its deadline fails for everyone and frees its key", "[origin][coalescer]") {
+  Coalescer<int> c(60000, true);
+  Recorded leader, follower, next;
+  auto stuck = c.join("k", steady_ms() + 30, leader.waiter());
+  REQUIRE(stuck.leader);
+  CHECK_FALSE(c.join("k", kLater, follower.waiter()).leader);
+  CHECK(leader.get() == std::pair{kTimeout, true});
+  CHECK(follower.get() == std::pair{kTimeout, false});
+  CHECK(c.counts().replaced == 1);
+  CHECK(c.inflight() == 0);
+  auto fresh = c.join("k", kLater, next.waiter());
+  REQUIRE(fresh.leader);  // a new leader replaces the stuck one
+  c.finish(stuck.flight, 5);  // the stuck leader's late result is ignored
+  c.finish(fresh.flight, 6);
+  CHECK(next.get() == std::pair{6, true});
 }
 
 TEST_CASE("coalescer: followers that join while the timer sleeps still time out", "[origin][coalescer]") {
   // Only a join with an earlier deadline wakes the timer; later joiners are
   // found when it wakes for the first one.
   Coalescer<int> c(50, true);
-  auto a = c.join("a", nullptr);
-  auto b = c.join("b", nullptr);
-  std::promise<nic::ErrorCode> first, second, third;
-  auto code = [](const nic::Result<int>& r) { return r.ok() ? nic::ErrorCode::Internal : r.error().code; };
-  c.join("a", [&](const nic::Result<int>& r) { first.set_value(code(r)); });
+  auto a = c.join("a", kLater, [](const nic::Result<int>&, bool) {});
+  auto b = c.join("b", kLater, [](const nic::Result<int>&, bool) {});
+  Recorded first, second, third;
+  c.join("a", kLater, first.waiter());
   std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  c.join("b", [&](const nic::Result<int>& r) { second.set_value(code(r)); });
-  c.join("a", [&](const nic::Result<int>& r) { third.set_value(code(r)); });
-  for (auto* p : {&first, &second, &third}) {
-    auto f = p->get_future();
-    REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-    CHECK(f.get() == nic::ErrorCode::UpstreamTimeout);
-  }
-  CHECK(c.counts().timed_out == 3);
+  c.join("b", kLater, second.waiter());
+  c.join("a", kLater, third.waiter());
+  for (auto* r : {&first, &second, &third}) CHECK(r->get() == std::pair{kTimeout, false});
+  CHECK(c.counts().table.timed_out == 3);
   c.finish(a.flight, 1);
   c.finish(b.flight, 1);
 }
 
 TEST_CASE("coalescer: switched off, everyone leads", "[origin][coalescer]") {
   Coalescer<int> c(1000, false);
-  auto a = c.join("k", nullptr);
-  auto b = c.join("k", nullptr);
+  std::atomic<int> answered{0};
+  auto count = [&answered](const nic::Result<int>&, bool leader) { answered += leader; };
+  auto a = c.join("k", kLater, count);
+  auto b = c.join("k", kLater, count);
   CHECK(a.leader);
   CHECK(b.leader);
   CHECK(c.inflight() == 2);
   c.finish(a.flight, 1);
   c.finish(b.flight, 1);
   CHECK(c.inflight() == 0);
+  CHECK(answered == 2);
 }
 
 TEST_CASE("work pool: bounded queue refuses instead of growing", "[origin][pool]") {

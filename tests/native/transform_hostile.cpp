@@ -296,8 +296,11 @@ TEST_CASE("transform: corrupted bytes never crash", "[transform][hostile]") {
       }
     }
   }
-  CHECK(refused + decoded == 8 * 40);
-  CHECK(refused > 0);
+  // The flips come from a fixed seed, so the outcome is fixed too (with
+  // Debian 12's codec libraries): a change here means a decoder now accepts
+  // or refuses damage it did not before, which deserves a look.
+  CHECK(refused == 179);
+  CHECK(decoded == 141);
 }
 
 TEST_CASE("transform: a progressive JPEG with too many scans is refused", "[transform][hostile]") {

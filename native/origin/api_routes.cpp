@@ -1,0 +1,182 @@
+#include "api_routes.h"
+
+#include <boost/json.hpp>
+
+#include <chrono>
+
+#include "nic/notion_url.h"
+#include "nic/percent.h"
+#include "nic/route.h"
+#include "nic/url.h"
+
+namespace nic::origin {
+namespace json = boost::json;
+
+namespace {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The decoded `url` parameter ("" when absent).
+Result<std::string> url_param(std::string_view query, std::string* rest) {
+  std::string url;
+  for (const RawParam& p : split_query(query)) {
+    if (p.name == "url") {
+      auto decoded = percent_decode(p.value, ErrorCode::InvalidParam);
+      if (!decoded) return make_error(ErrorCode::InvalidParam, "url: " + decoded.error().message);
+      url = std::move(*decoded);
+    } else if (rest != nullptr) {
+      if (!rest->empty()) *rest += '&';
+      *rest += p.name;
+      *rest += '=';
+      *rest += p.value;
+    }
+  }
+  return url;
+}
+
+}  // namespace
+
+Result<ApiRoutes::ProxyPlan> ApiRoutes::proxy(std::string_view query, std::string_view accept) {
+  std::string rest;
+  auto url = url_param(query, &rest);
+  if (!url) return url.take_error();
+  auto file = parse_notion_url(*url, p_.config.allowed_domains);
+  if (!file) return file.take_error();
+  ImagePath image{file->workspace, file->file_id, file->filename};
+  const std::string path = "/img/" + image.workspace + "/" + image.id + "/" + percent_encode(image.filename);
+  // The proxy endpoint is the older project's: no signature, but rate limits and a quota.
+  auto ireq = prepare_image_request(image, path, rest, accept, p_.config.core, "");
+  if (!ireq) return ireq.take_error();
+  const std::int64_t now = unix_now();
+  const std::string block = file->block_id.value_or("");
+  p_.sources.urls().put(file->workspace, file->file_id, SignedUrl{file->url, file->expires_at, block, false}, now);
+  if (!block.empty()) {
+    p_.sources.urls().put(file->workspace, block, SignedUrl{file->url, file->expires_at, block, true}, now);
+  }
+  return ProxyPlan{std::make_shared<const ImageRequest>(std::move(*ireq)), rest.empty() ? path : path + "?" + rest};
+}
+
+Result<ApiRoutes::Targets> ApiRoutes::purge_targets(std::string_view query) {
+  auto url = url_param(query, nullptr);
+  if (!url) return url.take_error();
+  if (url->empty()) {
+    return make_error(ErrorCode::MissingUrl, "url is required: a Notion URL, an /img path or a CDN URL");
+  }
+  Targets targets;
+  std::string img_path;
+  if (url->starts_with("/img/")) {
+    img_path = url->substr(0, url->find('?'));
+  } else if (auto u = parse_url(*url, ErrorCode::InvalidParam); u && u->path.starts_with("/img/")) {
+    img_path = u->path;
+  }
+  if (!img_path.empty()) {
+    auto image = parse_image_path(img_path);
+    if (!image) return image.take_error();
+    targets.emplace_back(image->workspace, image->id);
+    return targets;
+  }
+  auto file = parse_notion_url(*url, p_.config.allowed_domains);
+  if (!file) return file.take_error();
+  targets.emplace_back(file->workspace, file->file_id);
+  if (file->block_id) targets.emplace_back(file->workspace, *file->block_id);
+  return targets;
+}
+
+bool ApiRoutes::purge(Targets targets, std::function<void(Response)> reply) {
+  return p_.storage_pool.try_submit([this, targets = std::move(targets), reply = std::move(reply)] {
+    std::size_t removed = 0;
+    json::array prefixes;
+    for (const auto& [ws, id] : targets) {
+      removed += p_.pipeline.purge(ws, id);
+      prefixes.emplace_back(variant_prefix(ws, id));
+    }
+    json::object body;
+    body["purged"] = true;
+    body["removed"] = removed;
+    body["prefixes"] = std::move(prefixes);
+    reply(json_response(200, json::serialize(body)));
+  });
+}
+
+Response ApiRoutes::health() {
+  const bool writable = p_.store.writable();
+  const auto st = p_.store.stats();
+  json::object body;
+  body["status"] = writable ? "ok" : "degraded";
+  body["version"] = NIC_VERSION;
+  body["uptimeSeconds"] = unix_now() - p_.started_unix;
+  body["storage"] = {{"backend", p_.config.storage_backend},
+                     {"writable", writable},
+                     {"entries", st.entries},
+                     {"bytes", st.bytes}};
+  body["memory"] = {{"entries", p_.memory.entries()}, {"bytes", p_.memory.bytes()}};
+  body["inflightFlights"] = p_.pipeline.inflight() + p_.sources.inflight();
+  return json_response(writable ? 200 : 503, json::serialize(body));
+}
+
+Response ApiRoutes::stats() {
+  const auto& m = p_.metrics;
+  const auto st = p_.store.stats();
+  const auto vc = p_.pipeline.counts();
+  const auto sc = p_.sources.counts();
+  const auto& budget = p_.pipeline.budget();
+  json::object body;
+  body["requests"] = m.total("nic_requests_total");
+  body["cacheHits"] = {{"memory", m.count("nic_cache_hits_total", "tier=\"memory\"")},
+                       {"storage", m.count("nic_cache_hits_total", "tier=\"storage\"")},
+                       {"coalesced", m.count("nic_cache_hits_total", "tier=\"coalesced\"")}};
+  body["cacheMisses"] = m.misses();
+  body["coalesced"] = m.coalesced_count();
+  body["notionApiCalls"] = m.total("nic_notion_api_calls_total");
+  body["upstreamFetches"] = m.total("nic_upstream_fetches_total");
+  body["upstreamBytes"] = m.upstream_bytes();
+  body["transforms"] = m.total("nic_transforms_total");
+  body["storageWrites"] = m.total("nic_storage_writes_total");
+  body["storageWriteFailures"] = m.total("nic_storage_write_failures_total");
+  body["flights"] = {{"variant", vc.table.flights},
+                     {"source", sc.table.flights},
+                     {"followers", vc.table.followers + sc.table.followers},
+                     {"failed", vc.table.failed + sc.table.failed},
+                     {"timedOut", vc.table.timed_out + sc.table.timed_out},
+                     {"replaced", vc.replaced + sc.replaced},
+                     {"inflight", p_.pipeline.inflight() + p_.sources.inflight()}};
+  body["transformMemory"] = {{"budget", budget.capacity()},
+                             {"inUse", budget.in_use()},
+                             {"peak", budget.peak()},
+                             {"refused", budget.refused()}};
+  body["writeBehind"] = {{"queuedBytes", p_.writes.queued_bytes()},
+                         {"dropped", p_.writes.dropped()},
+                         {"discarded", p_.writes.discarded()}};
+  body["memory"] = {{"entries", p_.memory.entries()},
+                    {"bytes", p_.memory.bytes()},
+                    {"capacity", p_.memory.capacity()}};
+  body["storage"] = {{"entries", st.entries}, {"bytes", st.bytes}, {"writes", st.writes}, {"evictions", st.evictions}};
+  body["registeredUrls"] = p_.sources.urls().size();
+  body["poolExceptions"] = p_.storage_pool.exceptions() + p_.fetch_pool.exceptions() + p_.transform_pool.exceptions();
+  body["residentMemoryBytes"] = resident_memory_bytes();
+  return json_response(200, json::serialize(body));
+}
+
+Response ApiRoutes::metrics() {
+  const auto st = p_.store.stats();
+  Metrics::Gauges g;
+  g.inflight_flights = p_.pipeline.inflight() + p_.sources.inflight();
+  g.memory_cache_bytes = p_.memory.bytes();
+  g.memory_cache_entries = p_.memory.entries();
+  g.disk_cache_bytes = st.bytes;
+  g.disk_cache_entries = st.entries;
+  g.transform_queue = p_.transform_pool.queued();
+  g.transform_memory_bytes = p_.pipeline.budget().in_use();
+  g.transform_memory_peak_bytes = p_.pipeline.budget().peak();
+  g.write_behind_bytes = p_.writes.queued_bytes();
+  g.write_behind_pending = p_.writes.pending();
+  Response r;
+  r.headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}, {"Cache-Control", "no-store"}};
+  r.body = bytes_of(p_.metrics.prometheus(g));
+  return r;
+}
+
+}  // namespace nic::origin

@@ -1,0 +1,86 @@
+// A byte budget for work in flight (TRANSFORM_MEMORY_BYTES): a transform is
+// admitted with its estimated peak memory charged, or refused (503 OVERLOADED)
+// when that would pass the budget; the charge is released when the work ends.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+namespace nic::origin {
+
+class ByteBudget {
+ public:
+  explicit ByteBudget(std::uint64_t capacity) : capacity_(capacity) {}
+
+  // RAII: releases its charge when the last copy goes.
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(ByteBudget* budget, std::uint64_t bytes) : budget_(budget), bytes_(bytes) {}
+    Lease(Lease&& o) noexcept : budget_(std::exchange(o.budget_, nullptr)), bytes_(o.bytes_) {}
+    Lease& operator=(Lease&& o) noexcept {
+      if (this != &o) {
+        reset();
+        budget_ = std::exchange(o.budget_, nullptr);
+        bytes_ = o.bytes_;
+      }
+      return *this;
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { reset(); }
+    explicit operator bool() const { return budget_ != nullptr; }
+    std::uint64_t bytes() const { return bytes_; }
+
+   private:
+    void reset() {
+      if (budget_ != nullptr) budget_->release(bytes_);
+      budget_ = nullptr;
+    }
+    ByteBudget* budget_ = nullptr;
+    std::uint64_t bytes_ = 0;
+  };
+
+  // An empty lease when `bytes` does not fit next to what is in use.
+  Lease try_acquire(std::uint64_t bytes) {
+    std::lock_guard lock(mu_);
+    if (bytes > capacity_ - std::min(capacity_, in_use_)) {
+      ++refused_;
+      return {};
+    }
+    in_use_ += bytes;
+    peak_ = std::max(peak_, in_use_);
+    return Lease(this, bytes);
+  }
+
+  std::uint64_t capacity() const { return capacity_; }
+  std::uint64_t in_use() const {
+    std::lock_guard lock(mu_);
+    return in_use_;
+  }
+  std::uint64_t peak() const {
+    std::lock_guard lock(mu_);
+    return peak_;
+  }
+  std::uint64_t refused() const {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
+
+ private:
+  void release(std::uint64_t bytes) {
+    std::lock_guard lock(mu_);
+    in_use_ -= std::min(in_use_, bytes);
+  }
+
+  const std::uint64_t capacity_;
+  mutable std::mutex mu_;
+  std::uint64_t in_use_ = 0;
+  std::uint64_t peak_ = 0;
+  std::uint64_t refused_ = 0;
+};
+
+}  // namespace nic::origin

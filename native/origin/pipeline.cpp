@@ -1,0 +1,252 @@
+#include "pipeline.h"
+
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <new>
+
+#include "log.h"
+#include "nic/cache_policy.h"
+#include "nic/format.h"
+#include "responses.h"
+
+namespace nic::origin {
+namespace {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string_view as_text(const Bytes& bytes) { return {reinterpret_cast<const char*>(bytes.data()), bytes.size()}; }
+
+std::shared_ptr<StoredImage> image_from(const Store::Hit& hit) {
+  auto image = std::make_shared<StoredImage>();
+  image->bytes = hit.bytes;
+  image->content_type = hit.meta.content_type;
+  image->etag = hit.meta.etag;
+  image->original_size = hit.meta.original_size;
+  image->key = hit.meta.key;
+  return image;
+}
+
+}  // namespace
+
+std::uint64_t estimate_transform_bytes(const SourceInfo& info, std::uint64_t source_bytes,
+                                       const NormalizedParams& params) {
+  constexpr std::uint64_t kFixed = 1ULL << 20;  // codec state, row buffers
+  // Passed through unchanged (SVG, animations): the source and one copy.
+  if (info.format == ImageFormat::Svg || info.animated) return 2 * source_bytes + kFixed;
+  const auto w = static_cast<std::uint64_t>(std::max(1, info.width));
+  const auto h = static_cast<std::uint64_t>(std::max(1, info.height));
+  // The output, never larger than the source (no enlarging); one side given:
+  // the other follows the aspect ratio.
+  double sx = params.w ? std::min(1.0, static_cast<double>(*params.w) / static_cast<double>(w)) : 1.0;
+  double sy = params.h ? std::min(1.0, static_cast<double>(*params.h) / static_cast<double>(h)) : 1.0;
+  if (params.w && !params.h) sy = sx;
+  if (params.h && !params.w) sx = sy;
+  const auto out_pixels =
+      static_cast<std::uint64_t>(std::ceil(static_cast<double>(w) * sx) * std::ceil(static_cast<double>(h) * sy));
+  // Decoded source + resized image + canvas/encoder copy of the output.
+  return source_bytes + w * h * kTransformBytesPerPixel + out_pixels * 8 + kFixed;
+}
+
+struct ImagePipeline::Flight {
+  std::shared_ptr<const ImageRequest> request;
+  FlightId id = 0;
+  std::int64_t deadline_ms = 0;
+  std::string source_key;
+  std::uint64_t generation = 0;
+};
+
+ImagePipeline::ImagePipeline(const Config& config, Metrics& metrics, MemoryCache& memory, Store& store,
+                             SourceProvider& sources, Generations& generations, WriteBehind& writes,
+                             WorkPool& storage_pool, WorkPool& transform_pool)
+    : config_(config),
+      metrics_(metrics),
+      memory_(memory),
+      store_(store),
+      sources_(sources),
+      generations_(generations),
+      writes_(writes),
+      storage_pool_(storage_pool),
+      transform_pool_(transform_pool),
+      budget_(config.transform_memory_bytes),
+      cache_control_(image_cache_control(config.cache_ttl_seconds)),
+      flights_(config.follower_timeout_ms, config.coalescing) {}
+
+void ImagePipeline::at(std::string_view step, const Flight& flight) {
+  if (hook_) hook_(step, flight.request->key);
+}
+
+SharedImage ImagePipeline::lookup_memory(const ImageRequest& request) { return memory_.get(request.key_hash); }
+
+void ImagePipeline::run(std::shared_ptr<const ImageRequest> request, Done done) {
+  const std::int64_t deadline = steady_ms() + config_.follower_timeout_ms - kFlightMarginMs;
+  const auto ticket =
+      flights_.join(request->key, deadline, [done = std::move(done)](const Result<VariantOutcome>& r, bool leader) {
+        if (!r) {
+          done(r.error());
+          return;
+        }
+        done(Served{r->image, leader ? r->tier : Tier::Coalesced, r->tier});
+      });
+  if (!ticket.leader) {
+    metrics_.coalesced();
+    return;
+  }
+  auto flight = std::make_shared<Flight>();
+  flight->request = std::move(request);
+  flight->id = ticket.flight;
+  flight->deadline_ms = deadline;
+  flight->source_key = source_key(flight->request->image.workspace, flight->request->image.id);
+  flight->generation = generations_.current(flight->source_key);
+  FlightPtr f = std::move(flight);
+  const bool queued = storage_pool_.try_submit([this, f] { guarded(f, [&] { step_storage(f); }); });
+  if (!queued) finish(f, make_error(ErrorCode::Overloaded, "too many images waiting for storage; retry shortly"));
+}
+
+void ImagePipeline::guarded(const FlightPtr& flight, const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const std::bad_alloc&) {
+    log(LogLevel::Error, "out of memory in the flight of " + flight->request->key);
+    finish(flight, make_error(ErrorCode::Overloaded, "not enough memory for this image right now; retry shortly"));
+  } catch (const std::exception& e) {
+    log(LogLevel::Error, "the flight of " + flight->request->key + " threw: " + e.what());
+    finish(flight, make_error(ErrorCode::Internal, "an internal error occurred while making this image"));
+  } catch (...) {
+    finish(flight, make_error(ErrorCode::Internal, "an internal error occurred while making this image"));
+  }
+}
+
+void ImagePipeline::finish(const FlightPtr& flight, const Result<VariantOutcome>& result) {
+  flights_.finish(flight->id, result);
+}
+
+// Step 2 (leader, storage pool): memory again (another flight may have
+// stored it since the request's own look-up), then the storage tier.
+void ImagePipeline::step_storage(const FlightPtr& f) {
+  at("storage", *f);
+  const ImageRequest& req = *f->request;
+  // Without coalescing (the benchmark baseline) there is no flight to look from.
+  if (config_.coalescing) {
+    if (SharedImage hit = memory_.get(req.key_hash)) {
+      metrics_.cache_hit("memory");
+      finish(f, VariantOutcome{hit, Tier::Memory});
+      return;
+    }
+    if (auto stored = store_.read(req.key_hash)) {
+      auto image = image_from(*stored);
+      seal(*image, cache_control_);
+      metrics_.cache_hit("storage");
+      publish(f, image, Tier::Storage);
+      return;
+    }
+  }
+  metrics_.cache_miss();
+  sources_.maybe_revalidate(req.image.workspace, req.image.id);
+  sources_.get(req.image.workspace, req.image.id, f->deadline_ms, [this, f](const Result<Source>& source) {
+    if (!source) {
+      finish(f, source.error());
+      return;
+    }
+    guarded(f, [&] { step_admit(f, *source); });
+  });
+}
+
+// Step 3: admission. The source's header says how much memory the
+// transform will need; beyond the budget the answer is 503, never an OOM.
+void ImagePipeline::step_admit(const FlightPtr& f, const Source& source) {
+  at("admit", *f);
+  const TransformLimits limits{config_.max_input_pixels, kMaxDimension};
+  auto info = probe_image(*source.bytes, limits);
+  if (!info) {
+    finish(f, info.error());
+    return;
+  }
+  const std::uint64_t need = estimate_transform_bytes(*info, source.bytes->size(), f->request->params);
+  if (need > budget_.capacity()) {
+    finish(f, make_error(ErrorCode::TooManyPixels,
+                         "transforming this image needs about " + std::to_string(need >> 20) +
+                             " MiB, more than TRANSFORM_MEMORY_BYTES (" + std::to_string(budget_.capacity() >> 20) +
+                             " MiB)"));
+    return;
+  }
+  auto lease = std::make_shared<ByteBudget::Lease>(budget_.try_acquire(need));
+  if (!*lease) {
+    metrics_.overloaded("transform_memory");
+    finish(f, make_error(ErrorCode::Overloaded, "too many large images being transformed; retry shortly"));
+    return;
+  }
+  const bool queued = transform_pool_.try_submit([this, f, source, lease] {
+    guarded(f, [&] { step_transform(f, source); });
+    // `lease` is released when this job (the last holder) is destroyed.
+  });
+  if (!queued) {
+    metrics_.overloaded("transform_queue");
+    finish(f, make_error(ErrorCode::Overloaded, "too many images waiting to be transformed; retry shortly"));
+  }
+}
+
+// Step 4 (transform pool): decode, resize, encode.
+void ImagePipeline::step_transform(const FlightPtr& f, const Source& source) {
+  if (steady_ms() >= f->deadline_ms) {
+    // Everyone was answered 504 at the deadline; nobody waits for this work.
+    finish(f, make_error(ErrorCode::UpstreamTimeout, "the flight's deadline passed before its transform"));
+    return;
+  }
+  at("transform", *f);
+  const ImageRequest& req = *f->request;
+  const TransformLimits limits{config_.max_input_pixels, kMaxDimension};
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = transform_image(*source.bytes, req.params, req.choice, limits);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!out) {
+    finish(f, out.error());
+    return;
+  }
+  metrics_.transform(to_string(out->format), secs);
+  auto image = std::make_shared<StoredImage>();
+  image->bytes = std::make_shared<const Bytes>(std::move(out->bytes));
+  image->content_type = std::string(content_type(out->format));
+  image->etag = etag_for(as_text(*image->bytes));
+  image->original_size = source.bytes->size();
+  image->key = req.key;
+  seal(*image, cache_control_);
+  publish(f, image, Tier::Origin);
+}
+
+// Step 5: memory, the storage write queued behind, then everyone is answered.
+// Kept only while the source's generation holds (see generations.h).
+void ImagePipeline::publish(const FlightPtr& f, const std::shared_ptr<StoredImage>& image, Tier tier) {
+  at("publish", *f);
+  const ImageRequest& req = *f->request;
+  const auto current = [this, f] { return generations_.current(f->source_key) == f->generation; };
+  if (current()) {
+    memory_.put(req.key_hash, image);
+    if (!current()) memory_.erase(req.key_hash);
+  }
+  if (tier == Tier::Origin && current()) {
+    // Queued (not written) before the answer: the write itself happens after,
+    // on the write-behind's thread, and reads see it until it lands.
+    EntryMeta meta;
+    meta.key = image->key;
+    meta.content_type = image->content_type;
+    meta.etag = image->etag;
+    meta.original_size = image->original_size;
+    meta.size = image->bytes->size();
+    meta.created = unix_now();
+    writes_.write(req.key_hash, std::move(meta), image->bytes, "variant", current);
+  }
+  finish(f, VariantOutcome{image, tier});
+}
+
+std::size_t ImagePipeline::purge(const std::string& workspace, const std::string& id) {
+  generations_.bump(source_key(workspace, id));
+  const std::string prefix = variant_prefix(workspace, id);
+  memory_.erase_prefix(prefix);
+  return store_.erase_prefix(prefix);
+}
+
+}  // namespace nic::origin

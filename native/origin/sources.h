@@ -1,0 +1,100 @@
+// Sources: the original bytes of (workspace, id) and their sidecar. The
+// stored copy if there is one; else one flight per source whose leader, on
+// the fetch pool, finds a signed URL (remembered, else the Notion API),
+// downloads and probes it, answers its followers and hands the storage write
+// to the write-behind. Followers wait without holding a thread.
+//
+// Revalidation: a stored source found through a Notion block is confirmed
+// against Notion once SOURCE_TTL_SECONDS old, in the background on its own
+// small pool; what is stored keeps being served meanwhile and whatever
+// happens (stale-if-error). A failure backs that source off exponentially
+// (REVALIDATE_BACKOFF_MS doubling up to REVALIDATE_BACKOFF_MAX_MS), so a
+// Notion outage costs a few calls per hot source, not one a second.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "coalescer.h"
+#include "config.h"
+#include "generations.h"
+#include "metrics.h"
+#include "notion_client.h"
+#include "store.h"
+#include "url_registry.h"
+#include "work_pool.h"
+#include "write_behind.h"
+
+namespace nic::origin {
+
+struct Source {
+  SharedBytes bytes;
+  EntryMeta meta;
+};
+
+// "v1/{workspace}/{id}/": the prefix of a source's key and all its variants'.
+std::string variant_prefix(std::string_view workspace, std::string_view id);
+
+// The pipeline's view of the sources (tests give it their own).
+class SourceProvider {
+ public:
+  using Done = std::function<void(const Result<Source>&)>;
+  virtual ~SourceProvider() = default;
+  // `done` exactly once, on any thread (possibly this one), by `deadline_ms` (steady clock).
+  virtual void get(const std::string& workspace, const std::string& id, std::int64_t deadline_ms, Done done) = 0;
+  // Cheap, any thread: start a background check of a stored source if it is due.
+  virtual void maybe_revalidate(const std::string& workspace, const std::string& id) = 0;
+};
+
+class Sources final : public SourceProvider {
+ public:
+  // `purge`: drops a source and its variants from every tier (and bumps its
+  // generation): the pipeline's, used when a block changed or was deleted.
+  using Purge = std::function<std::size_t(const std::string& workspace, const std::string& id)>;
+  Sources(const Config& config, Metrics& metrics, Store& store, Generations& generations, WriteBehind& writes,
+          WorkPool& fetch_pool, Purge purge);
+  ~Sources() override;
+
+  void get(const std::string& workspace, const std::string& id, std::int64_t deadline_ms, Done done) override;
+  void maybe_revalidate(const std::string& workspace, const std::string& id) override;
+
+  // Remembers a signed URL (from /api/v1/proxy).
+  UrlRegistry& urls() { return urls_; }
+  std::size_t inflight() const { return flights_.inflight(); }
+  Coalescer<Source>::Counts counts() const { return flights_.counts(); }
+  // Joins the revalidation pool (running checks finish).
+  void stop();
+
+  // Blocking pieces, public for tests.
+  Result<Source> fetch(const std::string& workspace, const std::string& id, std::int64_t deadline_ms);
+  void revalidate(const std::string& workspace, const std::string& id);
+
+ private:
+  struct Backoff {
+    int failures = 0;
+    std::int64_t next_try_ms = 0;  // steady clock
+  };
+  void revalidated(const std::string& token, bool ok);
+  // The store, else a write of it not landed yet.
+  std::optional<Store::Hit> read_stored(const std::string& hash);
+
+  const Config& config_;
+  Metrics& metrics_;
+  Store& store_;
+  Generations& generations_;
+  WriteBehind& writes_;
+  WorkPool& fetch_pool_;
+  Purge purge_;
+  UrlRegistry urls_;
+  NotionClient notion_;
+  Coalescer<Source> flights_;
+  std::mutex revalidate_mu_;
+  std::unordered_map<std::string, Backoff> backoff_;  // by "workspace/id"; running ones have next_try_ms = max
+  std::unique_ptr<WorkPool> revalidate_pool_;  // last: joined first
+};
+
+}  // namespace nic::origin

@@ -301,6 +301,8 @@ void Origin::handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> re
                                image_cache_control_));
     return;
   }
+  // What is stored is served meanwhile, whatever the check finds (stale-if-error).
+  sources_->maybe_revalidate(ireq.image.workspace, ireq.image.id);
   pipeline_->run(request, [this, ctx, request](const Result<Served>& r) {
     if (!r) {
       respond_error(ctx, r.error());

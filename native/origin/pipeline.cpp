@@ -145,7 +145,6 @@ void ImagePipeline::step_storage(const FlightPtr& f) {
     }
   }
   metrics_.cache_miss();
-  sources_.maybe_revalidate(req.image.workspace, req.image.id);
   sources_.get(req.image.workspace, req.image.id, f->deadline_ms, [this, f](const Result<Source>& source) {
     if (!source) {
       finish(f, source.error());

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "nic/byte_range.h"
 #include "nic/cache_key.h"
 #include "nic/cache_policy.h"
 #include "nic/error.h"
@@ -137,6 +138,7 @@ std::optional<std::int64_t> parse_number(std::string_view s) {
 // ---- headers --------------------------------------------------------------
 
 using nic::find_header;
+using nic::RangeDecision;
 using nic::Header;
 using nic::Headers;
 using nic::set_header;
@@ -477,47 +479,6 @@ void apply_cors(Headers& h, std::string_view request_origin) {
   }
 }
 
-// A Range header against a body of `length` bytes (RFC 9110 §14): one
-// "bytes=" range is served as 206; several ranges, another unit, a malformed
-// header or an If-Range that does not match the ETag serve the whole body.
-struct RangeDecision {
-  enum class Kind : std::uint8_t { Whole, Partial, Unsatisfiable } kind = Kind::Whole;
-  std::int64_t first = 0;  // inclusive
-  std::int64_t last = 0;   // inclusive
-};
-
-RangeDecision decide_range(std::string_view header, std::string_view if_range, const std::string* etag,
-                           std::int64_t length) {
-  RangeDecision d;
-  header = trim(header);
-  if (header.empty() || length < 0) return d;
-  if (!trim(if_range).empty() && (!etag || trim(if_range) != *etag || etag->starts_with("W/"))) return d;
-  if (header.size() < 6 || !iequals(header.substr(0, 6), "bytes=")) return d;
-  const auto spec = trim(header.substr(6));
-  if (spec.find(',') != std::string_view::npos) return d;
-  const auto dash = spec.find('-');
-  if (dash == std::string_view::npos) return d;
-  const auto a = trim(spec.substr(0, dash));
-  const auto b = trim(spec.substr(dash + 1));
-  const auto digits = [](std::string_view s) {
-    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
-  };
-  if (a.empty()) {  // suffix: the last N bytes
-    if (!digits(b)) return d;
-    const auto n = parse_number(b);
-    if (!n) return d;
-    if (*n == 0 || length == 0) return {RangeDecision::Kind::Unsatisfiable};
-    return {RangeDecision::Kind::Partial, *n >= length ? 0 : length - *n, length - 1};
-  }
-  if (!digits(a) || (!b.empty() && !digits(b))) return d;
-  const auto first = parse_number(a);
-  const auto last = b.empty() ? std::optional<std::int64_t>(length - 1) : parse_number(b);
-  if (!first || !last) return d;
-  if (*first >= length) return {RangeDecision::Kind::Unsatisfiable};
-  if (*last < *first) return d;
-  return {RangeDecision::Kind::Partial, *first, *last < length ? *last : length - 1};
-}
-
 // The source of a key "v1/{ws}/{id}/{file}?..": its id (global in Notion).
 std::string_view source_id_of_key(std::string_view key) {
   const auto parts = split(key.substr(0, key.find('?')), '/');
@@ -613,16 +574,15 @@ void image_answer(const Message& stored, const RequestFields& f, Source src, boo
     set_header(m.headers, "Content-Length", *length);
   }
   set_header(m.headers, "Accept-Ranges", "bytes");
-  const std::string* etag = find_header(m.headers, "etag");
   const auto* length_header = find_header(m.headers, "content-length");
   const auto length = length_header ? parse_number(*length_header) : std::nullopt;
   RangeDecision range;
-  if (length) range = decide_range(f.range, f.if_range, etag, *length);
+  if (length) range = nic::decide_range(f.range, f.if_range, entry.etag, *length);
   if (range.kind == RangeDecision::Kind::Unsatisfiable) {
     Message r{416,
               {{"content-type", "application/json"},
                {"cache-control", std::string(nic::kErrorCacheControl)},
-               {"content-range", "bytes */" + number(*length)},
+               {"content-range", nic::content_range(range, *length)},
                {"x-request-id", std::string(f.request_id)}}};
     if (!entry.cache_key.empty()) r.headers.emplace_back("x-cache-key", std::string(entry.cache_key));
     apply_cors(r.headers, f.origin);
@@ -635,8 +595,7 @@ void image_answer(const Message& stored, const RequestFields& f, Source src, boo
   }
   if (range.kind == RangeDecision::Kind::Partial) {
     m.status = 206;
-    set_header(m.headers, "content-range",
-               "bytes " + number(range.first) + "-" + number(range.last) + "/" + number(*length));
+    set_header(m.headers, "Content-Range", nic::content_range(range, *length));
     set_header(m.headers, "content-length", number(range.last - range.first + 1));
   }
   answer(m, body, nullptr, body ? &range : nullptr, stale ? "stale" : "result");

@@ -58,6 +58,7 @@ inline int fuzz_decode(nic::ImageFormat want, const std::uint8_t* data, std::siz
   if (choice.target == nic::TargetFormat::Avif) {
     params.w = 16;
     params.h = 16;
+    params.fit = nic::Fit::Inside;  // outside would leave a long side free
   }
 
   auto out = nic::transform_image(bytes, params, choice, limits);

@@ -16,6 +16,8 @@ dict=()
 [ -f "$here/dict/$name.dict" ] && dict=(-dict="$here/dict/$name.dict")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-exec "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+# -timeout is wall time: 30 s leaves room for a loaded 2-core CI machine
+# (inputs that took 12 s there used 0.3 s of CPU).
+exec "$bin" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
   -max_len=65536 -print_final_stats=1 -artifact_prefix="$dir/artifacts/" "${dict[@]}" \
   "$dir/corpus" "${seeds[@]}" "$@"

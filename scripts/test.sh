@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, builds the native tree (which
-# also cross-builds the core for wasm32-wasi and Emscripten), runs CTest, then
-# the native unit tests again under ASan + UBSan.
+# also cross-builds the core for wasm32-wasi and Emscripten, and the libFuzzer
+# targets with clang-14), runs CTest (the fuzz label runs each fuzz target for
+# NIC_FUZZ_SECONDS), then the native tests again under ASan + UBSan.
 #   scripts/test.sh              everything
 #   NIC_SKIP_SANITIZE=1 scripts/test.sh   skip the sanitizer pass
 set -euo pipefail
@@ -17,7 +18,8 @@ if [ -f package-lock.json ]; then
 fi
 
 BUILD=${NIC_BUILD_DIR:-$ROOT/build/test}
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNIC_WERROR=ON
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNIC_WERROR=ON -DNIC_FUZZ=ON \
+      -DNIC_FUZZ_SECONDS="${NIC_FUZZ_SECONDS:-20}"
 cmake --build "$BUILD" -j"$JOBS"
 ctest --test-dir "$BUILD" --output-on-failure -j"$JOBS" --timeout 600
 

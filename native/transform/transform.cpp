@@ -224,6 +224,13 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
   }
   auto geo = compute_geometry(disp_w, disp_h, want_w, want_h, fit);
   if (!geo) return geo.take_error();
+  if (geo->canvas_w > cap || geo->canvas_h > cap) {
+    // Only inside/outside can get here (their output is the source scaled,
+    // and a box bounding one side leaves the other free): a very long source
+    // would exceed the cap (and WebP's 16383). Fit it into cap x cap instead.
+    geo = compute_geometry(disp_w, disp_h, cap, cap, Fit::Inside);
+    if (!geo) return geo.take_error();
+  }
   const Geometry& g = *geo;
 
   // Any other animated source (WebP, AVIF sequence) that stays in its own

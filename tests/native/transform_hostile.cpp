@@ -331,3 +331,24 @@ TEST_CASE("transform: a progressive JPEG with too many scans is refused", "[tran
   CHECK(out.error().code == ErrorCode::CorruptImage);
   CHECK(to_webp(base).ok());
 }
+
+// Found by the gif fuzz target: a GIF 8x32776 with w given (inside, the width
+// is no limit) came out 8x32776, above the 8192 output cap, and WebP (max
+// 16383) failed with INTERNAL. The output is shrunk to the cap instead.
+TEST_CASE("transform: a very long source never exceeds the output cap", "[transform][limits]") {
+  const fixture::Pixels tall = fixture::photo(4, 20000);
+  const Bytes png = fixture::encode_png(tall);
+  REQUIRE_FALSE(png.empty());
+  for (auto fmt : {nic::RequestedFormat::Webp, nic::RequestedFormat::Png, nic::RequestedFormat::Jpeg}) {
+    CAPTURE(static_cast<int>(fmt));
+    nic::NormalizedParams p;
+    p.w = 64;
+    p.fmt = fmt;
+    auto out = nic::transform_image(png, p, nic::negotiate(fmt, ""), {});
+    REQUIRE(out.ok());
+    CHECK(out->height == nic::kMaxDimension);
+    CHECK(out->width == 2);  // 4 x 8192/20000 = 1.6 -> 2
+    const auto decoded = fixture::decode(out->bytes);
+    CHECK(decoded.h == nic::kMaxDimension);
+  }
+}

@@ -3,14 +3,16 @@
 # Idempotent: packages already present are skipped. Needs root for apt-get;
 # without root it prints what is missing and exits non-zero.
 #   scripts/deps.sh            everything
-#   scripts/deps.sh --origin   only what building nic-origin needs (the container's build stage)
+#   scripts/deps.sh --origin   only what building nic-origin needs (the container's build stage;
+#                              Emscripten and Node build the SDK that nic-origin's page embeds)
 set -euo pipefail
 
 ORIGIN_PKGS=(
   build-essential cmake ninja-build pkg-config ca-certificates python3 catch2
   libboost1.81-dev libcurl4-openssl-dev libssl-dev
   libjpeg62-turbo-dev libturbojpeg0-dev libspng-dev libwebp-dev libavif-dev libgif-dev zlib1g-dev libdeflate-dev
-  libhiredis-dev
+  liblcms2-dev libhiredis-dev
+  emscripten binaryen nodejs
 )
 
 PKGS=(
@@ -20,10 +22,12 @@ PKGS=(
   catch2
   libboost1.81-dev libcurl4-openssl-dev libssl-dev
   libjpeg62-turbo-dev libturbojpeg0-dev libspng-dev libwebp-dev libavif-dev libgif-dev zlib1g-dev libdeflate-dev
+  liblcms2-dev
   python3 curl
   radosgw ceph-mon ceph-osd ceph-common
   podman runc debootstrap
   libhiredis-dev redis-server haproxy python3-yaml
+  chromium
 )
 
 missing=()

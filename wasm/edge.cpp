@@ -27,6 +27,7 @@
 #include "nic/error.h"
 #include "nic/flight_table.h"
 #include "nic/percent.h"
+#include "nic/response_policy.h"
 #include "nic/route.h"
 #include "nic/settings.h"
 #include "nic/url.h"
@@ -135,8 +136,10 @@ std::optional<std::int64_t> parse_number(std::string_view s) {
 
 // ---- headers --------------------------------------------------------------
 
-using Header = std::pair<std::string, std::string>;
-using Headers = std::vector<Header>;
+using nic::find_header;
+using nic::Header;
+using nic::Headers;
+using nic::set_header;
 
 // "status\nname: value\nname: value" (the worker's rendering of a Response).
 struct Message {
@@ -158,34 +161,8 @@ Message parse_message(std::string_view text) {
   return m;
 }
 
-const std::string* find_header(const Headers& h, std::string_view name) {
-  for (const auto& [k, v] : h) {
-    if (iequals(k, name)) return &v;
-  }
-  return nullptr;
-}
-
 void drop_header(Headers& h, std::string_view name) {
   std::erase_if(h, [&](const Header& kv) { return iequals(kv.first, name); });
-}
-
-void set_header(Headers& h, std::string_view name, std::string value) {
-  drop_header(h, name);
-  h.emplace_back(std::string(name), std::move(value));
-}
-
-// Adds a token to Vary unless it is there already.
-void add_vary(Headers& h, std::string_view token) {
-  for (auto& [k, v] : h) {
-    if (!iequals(k, "vary")) continue;
-    for (const auto part : split(v, ',')) {
-      if (iequals(trim(part), token)) return;
-    }
-    v += ", ";
-    v += token;
-    return;
-  }
-  h.emplace_back("vary", std::string(token));
 }
 
 // Headers that make a response cacheable anywhere downstream.
@@ -486,33 +463,17 @@ std::pair<std::string_view, std::string_view> split_url(std::string_view url) {
 
 // ---- policies -------------------------------------------------------------------
 
-// CORS from CORS_ORIGINS, the same rule as the origin's: "*" -> any origin;
-// else the request's Origin when listed (then the answer varies on Origin).
-// No Origin header, or one not listed: no CORS headers.
+// CORS by the shared policy (nic::cors_decision, the origin's too): the
+// edge's answer carries the edge's decision, never the origin's headers.
 void apply_cors(Headers& h, std::string_view request_origin) {
-  for (const auto name : {"access-control-allow-origin", "access-control-allow-credentials"}) drop_header(h, name);
-  if (request_origin.empty()) return;
-  bool any = false;
-  bool listed = false;
-  for (const auto& o : g.settings.cors_origins) {
-    any = any || o == "*";
-    listed = listed || o == request_origin;
+  for (const auto name : {"access-control-allow-origin", "access-control-allow-credentials",
+                          "access-control-expose-headers"}) {
+    drop_header(h, name);
   }
-  if (any) {
-    h.emplace_back("access-control-allow-origin", "*");
-  } else if (listed) {
-    h.emplace_back("access-control-allow-origin", std::string(request_origin));
-    add_vary(h, "Origin");
-  }
-}
-
-// Every image answer: nosniff; SVG (never rasterised) gets a CSP that keeps
-// its scripts from running on the CDN's origin.
-void apply_image_policy(Headers& h) {
-  set_header(h, "x-content-type-options", "nosniff");
-  const auto* type = find_header(h, "content-type");
-  if (type && iequals(trim(type->substr(0, type->find(';'))), "image/svg+xml")) {
-    set_header(h, "content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox");
+  nic::apply_cors(h, nic::cors_decision(g.settings.cors_origins, request_origin));
+  // The edge also serves ranges and stale copies: a page may read their headers too.
+  if (const auto* expose = find_header(h, "access-control-expose-headers")) {
+    set_header(h, "Access-Control-Expose-Headers", *expose + ", Content-Range, X-Cache-Stale");
   }
 }
 
@@ -611,46 +572,48 @@ std::optional<std::int64_t> stale_past(std::string_view head, std::string_view g
   return now > *fresh_until ? (now - *fresh_until) / 1000 : 0;
 }
 
-// One requester's image answer from a stored or shared 200.
-void image_answer(Message m, const RequestFields& f, Source src, bool vary, std::optional<std::int64_t> stale) {
-  bool body = f.method != "HEAD";
-  for (const auto name : {kGenerationHeader, kFreshUntilHeader, std::string_view("cache-tag")}) {
-    drop_header(m.headers, name);
-  }
-  // Vary is the requester's own: fmt=auto and fmt=original can share a key
-  // (and so a stored response) while only the first depends on Accept.
-  drop_header(m.headers, "vary");
-  if (vary) m.headers.emplace_back("vary", "Accept");
-  set_header(m.headers, "x-cache", src == Source::Hit ? "HIT" : "MISS");
-  set_header(m.headers, "x-cache-tier",
-             src == Source::Hit      ? "EDGE"
-             : src == Source::Leader ? "ORIGIN"
-                                     : "COALESCED");
-  set_header(m.headers, "x-request-id", std::string(f.request_id));
-  if (stale) {
-    set_header(m.headers, "cache-control", std::string(kStaleCacheControl));
-    set_header(m.headers, "x-cache-stale", number(*stale));
-  } else {
-    set_header(m.headers, "cache-control", nic::image_cache_control(g.settings.cache_ttl_seconds));
-  }
-  set_header(m.headers, "accept-ranges", "bytes");
-  apply_image_policy(m.headers);
+std::uint64_t header_number(const Headers& h, std::string_view name) {
+  const auto* v = find_header(h, name);
+  const auto n = v ? parse_number(*v) : std::nullopt;
+  return n && *n > 0 ? static_cast<std::uint64_t>(*n) : 0;
+}
+
+// One requester's image answer from a stored or shared 200: the shared
+// policy's headers for that entry and delivery (as the origin sends them),
+// then what only the edge adds: Range, stale-if-error, the request id, CORS.
+void image_answer(const Message& stored, const RequestFields& f, Source src, bool vary,
+                  std::optional<std::int64_t> stale) {
+  const auto text = [&](std::string_view name) {
+    const auto* v = find_header(stored.headers, name);
+    return v ? std::string_view(*v) : std::string_view{};
+  };
+  const std::string cache_control =
+      stale ? std::string(kStaleCacheControl) : nic::image_cache_control(g.settings.cache_ttl_seconds);
+  nic::ImageEntry entry;
+  entry.content_type = text("content-type");
+  entry.etag = text("etag");
+  entry.cache_control = cache_control;
+  entry.cache_key = text("x-cache-key");
+  entry.original_size = header_number(stored.headers, "x-original-size");
+  entry.optimized_size = header_number(stored.headers, "x-optimized-size");
+  nic::Delivery delivery;
+  delivery.tier = src == Source::Hit ? nic::Tier::Edge : src == Source::Leader ? nic::Tier::Origin : nic::Tier::Coalesced;
+  delivery.vary_accept = vary;
+  auto decided = nic::image_response(entry, delivery, f.if_none_match);
+  Message m{decided.status, std::move(decided.headers)};
+  const bool body = decided.body && f.method != "HEAD";
+  set_header(m.headers, "X-Request-Id", std::string(f.request_id));
+  if (stale) set_header(m.headers, "X-Cache-Stale", number(*stale));
   apply_cors(m.headers, f.origin);
-  const auto* etag = find_header(m.headers, "etag");
-  if (!f.if_none_match.empty() && etag && nic::if_none_match(f.if_none_match, *etag)) {
-    m.status = 304;
-    // RFC 9110 §15.4.5: a 304 carries the validators and caching headers only.
-    std::erase_if(m.headers, [](const Header& kv) {
-      for (const auto keep : {"cache-control", "etag", "vary", "expires", "content-location", "x-cache",
-                              "x-cache-tier", "x-cache-key", "x-cache-stale", "x-request-id",
-                              "access-control-allow-origin", "x-content-type-options"}) {
-        if (kv.first == keep) return false;
-      }
-      return true;
-    });
+  if (m.status == 304) {
     answer(m, false, nullptr, nullptr, stale ? "stale" : "result");
     return;
   }
+  if (const auto* length = find_header(stored.headers, "content-length")) {
+    set_header(m.headers, "Content-Length", *length);
+  }
+  set_header(m.headers, "Accept-Ranges", "bytes");
+  const std::string* etag = find_header(m.headers, "etag");
   const auto* length_header = find_header(m.headers, "content-length");
   const auto length = length_header ? parse_number(*length_header) : std::nullopt;
   RangeDecision range;
@@ -661,13 +624,13 @@ void image_answer(Message m, const RequestFields& f, Source src, bool vary, std:
                {"cache-control", std::string(nic::kErrorCacheControl)},
                {"content-range", "bytes */" + number(*length)},
                {"x-request-id", std::string(f.request_id)}}};
-    if (const auto* key = find_header(m.headers, "x-cache-key")) r.headers.emplace_back("x-cache-key", *key);
+    if (!entry.cache_key.empty()) r.headers.emplace_back("x-cache-key", std::string(entry.cache_key));
     apply_cors(r.headers, f.origin);
-    const std::string text = "{\"error\":{\"status\":416,\"code\":\"RANGE_NOT_SATISFIABLE\",\"message\":\"" +
+    const std::string json = "{\"error\":{\"status\":416,\"code\":\"RANGE_NOT_SATISFIABLE\",\"message\":\"" +
                              nic::json_escape("Range: " + std::string(trim(f.range)) + " is outside the " +
                                               number(*length) + " bytes of this image") +
                              "\",\"requestId\":\"" + nic::json_escape(f.request_id) + "\"}}";
-    answer(r, false, f.method == "HEAD" ? nullptr : &text);
+    answer(r, false, f.method == "HEAD" ? nullptr : &json);
     return;
   }
   if (range.kind == RangeDecision::Kind::Partial) {
@@ -865,12 +828,13 @@ NIC_EXPORT(nic_decide) std::int32_t nic_decide(std::int32_t len) {
     return done();
   }
   if (f.method == "OPTIONS") {  // CORS preflight, answered here for every route (as the origin does)
-    Message m{204,
-              {{"access-control-allow-methods", "GET, HEAD, DELETE, OPTIONS"},
-               {"access-control-allow-headers", "Authorization, X-API-Key, If-None-Match, Range, If-Range"},
-               {"access-control-max-age", "86400"},
-               {"x-request-id", std::string(f.request_id)}}};
-    apply_cors(m.headers, f.origin);
+    Message m{nic::kPreflightStatus,
+              nic::preflight_headers(nic::cors_decision(g.settings.cors_origins, f.origin))};
+    // The edge serves ranges (the origin does not): a page may send them.
+    if (const auto* allow = find_header(m.headers, "access-control-allow-headers")) {
+      set_header(m.headers, "Access-Control-Allow-Headers", *allow + ", Range, If-Range");
+    }
+    m.headers.emplace_back("X-Request-Id", std::string(f.request_id));
     answer(m, false);
     return done();
   }
@@ -965,7 +929,8 @@ NIC_EXPORT(nic_result) std::int32_t nic_result(std::int32_t len, double flight_i
     store = origin_key && *origin_key == info.key && !info.key.empty() && !find_header(m.headers, "set-cookie") &&
             info.generation != kUnknownGeneration;
     for (const auto name : {"x-cache", "x-cache-tier", "x-request-id", "age", "date", "set-cookie", "vary",
-                            "access-control-allow-origin", "access-control-allow-credentials"}) {
+                            "access-control-allow-origin", "access-control-allow-credentials",
+                            "access-control-expose-headers"}) {
       drop_header(m.headers, name);
     }
     const auto ttl = g.settings.cache_ttl_seconds;
@@ -1059,7 +1024,7 @@ std::int32_t nic_respond(std::int32_t len, std::int32_t source, std::int32_t var
       j.raw("{").field("use", "miss").flag("stale", !purged && stale_past(head, generation, now)).raw("}");
       return done();
     }
-    image_answer(std::move(m), f, src, vary != 0, std::nullopt);
+    image_answer(m, f, src, vary != 0, std::nullopt);
     return done();
   }
   if (m.status >= 500) {
@@ -1078,7 +1043,7 @@ std::int32_t nic_respond(std::int32_t len, std::int32_t source, std::int32_t var
     return done();
   }
   if (m.status == 200) {
-    image_answer(std::move(m), f, src, vary != 0, std::nullopt);
+    image_answer(m, f, src, vary != 0, std::nullopt);
     return done();
   }
   apply_cors(m.headers, f.origin);
@@ -1134,6 +1099,12 @@ NIC_EXPORT(nic_forwarded) std::int32_t nic_forwarded(std::int32_t len) {
   if ((m.status >= 400 || (purge && m.status / 100 == 2)) && !have_body && !head_request) {
     Json(g.out).raw("{\"inspect\":true}");
     return done();
+  }
+  for (const auto hop : {"transfer-encoding", "connection", "keep-alive"}) drop_header(m.headers, hop);
+  // The worker hands over decoded bytes (or their text); their length is their own.
+  if (have_body || find_header(m.headers, "content-encoding")) {
+    drop_header(m.headers, "content-length");
+    if (have_body) drop_header(m.headers, "content-encoding");
   }
   std::vector<std::string> ids;
   if (m.status >= 400) {

@@ -31,7 +31,10 @@ function load(env) {
 const WS = '0f1e2d3c4b5a69788796a5b4c3d2e1f0';
 const ID = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d';
 const ACCEPT = 'image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8';
-const input = (path, inm = '') => ['GET', `https://cdn.example.com${path}`, ACCEPT, inm, '7d1c6a3e-5b1f-4a51-9a57-3f0f8c1d2e4b'].join('\0');
+const input = (path, inm = '') =>
+  ['GET', `https://cdn.example.com${path}`, ACCEPT, inm, '7d1c6a3e-5b1f-4a51-9a57-3f0f8c1d2e4b', 'https://app.example', '', '', '203.0.113.7'].join('\0');
+const NOW = Date.now();
+const GEN = 'a0b1c2d3';
 const message = (status, headers) => [String(status), ...headers.map(([k, v]) => `${k}: ${v}`)].join('\n');
 
 const stored = [
@@ -39,6 +42,7 @@ const stored = [
   ['cache-control', 'public, max-age=3600, s-maxage=86400, stale-while-revalidate=3600'], ['vary', 'Accept'],
   ['x-cache-key', `v1/${WS}/${ID.replaceAll('-', '')}/photo.jpg?fmt=auto-avif&w=640`],
   ['x-original-size', '812345'], ['x-optimized-size', '48213'],
+  ['x-nic-generation', GEN], ['x-nic-fresh-until', String(NOW + 1e9)],
 ];
 const fromOrigin = [...stored, ['x-cache', 'MISS'], ['x-cache-tier', 'ORIGIN'], ['x-request-id', 'abc'], ['date', 'x']];
 
@@ -63,40 +67,42 @@ const scenarios = {
   'hit (decide + respond)': (i) => {
     const text = input(imgPath(i));
     const d = plain('nic_decide', text);
-    plain('nic_respond', `${text}\0${message(200, stored)}`, 0, d.vary ? 1 : 0);
+    const r = plain('nic_respond', `${text}\0${GEN}\0${message(200, stored)}\0`, 0, d.vary ? 1 : 0, NOW);
+    if (r.status !== 200) throw new Error(`not a hit: ${JSON.stringify(r)}`);
   },
   'hit, 304 (If-None-Match)': (i) => {
     const text = input(imgPath(i), stored[2][1]);
     const d = plain('nic_decide', text);
-    plain('nic_respond', `${text}\0${message(200, stored)}`, 0, d.vary ? 1 : 0);
+    const r = plain('nic_respond', `${text}\0${GEN}\0${message(200, stored)}\0`, 0, d.vary ? 1 : 0, NOW);
+    if (r.status !== 304) throw new Error(`not a 304: ${JSON.stringify(r)}`);
   },
   'hit, signed URL (+ HMAC-SHA256 check)': (i) => {
     const text = input(signedPaths[i % 64]);
     const d = signedCore('nic_decide', text);
     if (d.do !== 'lookup') throw new Error(`signed URL refused: ${JSON.stringify(d)}`);
-    signedCore('nic_respond', `${text}\0${message(200, stored)}`, 0, d.vary ? 1 : 0);
+    signedCore('nic_respond', `${text}\0${GEN}\0${message(200, stored)}\0`, 0, d.vary ? 1 : 0, NOW);
   },
   'miss, leader (decide + join + result + complete + respond)': (i) => {
     const text = input(imgPath(i));
     const d = plain('nic_decide', text);
-    const j = plain('nic_join', d.key, d.vary ? 1 : 0, 1000 + i);
-    const r = plain('nic_result', message(200, fromOrigin), j.flight);
+    const j = plain('nic_join', `${d.key}\0${GEN}`, NOW + i);
+    const r = plain('nic_result', message(200, fromOrigin), j.flight, NOW);
     plain('nic_complete', '', j.flight);
-    plain('nic_respond', `${text}\0${message(r.status, r.headers)}`, 1, d.vary ? 1 : 0);
+    plain('nic_respond', `${text}\0${GEN}\0${message(r.status, r.headers)}\0`, 1, d.vary ? 1 : 0, NOW);
   },
   'miss, herd of 100 (per request: 1 leader, 99 followers)': (i) => {
     const text = input(imgPath(i));
     const d = plain('nic_decide', text);
-    const lead = plain('nic_join', d.key, 1, 1000 + i);
+    const lead = plain('nic_join', `${d.key}\0${GEN}`, NOW + i);
     let head = '';
     for (let k = 1; k < 100; k++) {
       const dk = plain('nic_decide', text);
-      plain('nic_join', dk.key, 1, 1000 + i);
+      plain('nic_join', `${dk.key}\0${GEN}`, NOW + i);
     }
-    const r = plain('nic_result', message(200, fromOrigin), lead.flight);
+    const r = plain('nic_result', message(200, fromOrigin), lead.flight, NOW);
     plain('nic_complete', '', lead.flight);
     head = message(r.status, r.headers);
-    for (let k = 0; k < 100; k++) plain('nic_respond', `${text}\0${head}`, k ? 2 : 1, 1);
+    for (let k = 0; k < 100; k++) plain('nic_respond', `${text}\0${GEN}\0${head}\0`, k ? 2 : 1, 1, NOW);
   },
 };
 const perCall = { 'miss, herd of 100 (per request: 1 leader, 99 followers)': 100 };

@@ -40,7 +40,8 @@ const origin = await startFakeOrigin(async (req) => {
   await new Promise((r) => setTimeout(r, ORIGIN_MS));
   return {
     status: 200,
-    headers: { 'content-type': 'image/webp', 'cache-control': 'public, s-maxage=86400', etag: '"e"' },
+    // Like nic-origin, it names the variant it made (the edge stores only that; EDGE_DEBUG_STATS tells it the key).
+    headers: { 'content-type': 'image/webp', 'cache-control': 'public, s-maxage=86400', etag: '"e"', 'x-cache-key': req.headers['x-nic-edge-key'] ?? 'none' },
     body: Buffer.alloc(20000, req.url.length),
   };
 });

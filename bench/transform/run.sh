@@ -1,37 +1,82 @@
 #!/usr/bin/env bash
 # Transform benchmark: our engine vs Sharp 0.33.5 on the same inputs, in the
 # same run, single-threaded. Run on demand (not part of the tests):
-#   bench/transform/run.sh [REPS]
-# Prints a table and writes it into bench/README.md (between the markers).
+#   bench/transform/run.sh [REPS]        two synthetic images, one quality
+#   bench/transform/run.sh corpus [ARGS] the real-photo corpus (corpus.py; ARGS
+#                                        e.g. --only Storm,gen-diagram --formats png)
+# Each prints a table and writes it into bench/README.md (between its markers).
+# The corpus photographs come from Debian's mate-backgrounds and
+# gnome-backgrounds, installed here when missing (root), never committed.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD="$ROOT/build/bench-transform"
 WORK=${NIC_BENCH_DIR:-/tmp/nic-bench}
-REPS=${1:-9}
+MODE=table
+if [ "${1:-}" = corpus ]; then MODE=corpus; shift; fi
+REPS=9
+if [ "$MODE" = table ]; then REPS=${1:-9}; fi
 mkdir -p "$WORK/out" "$WORK/sharp"
 
 echo "== building (Release)" >&2
-cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNIC_WASM_TESTS=OFF >/dev/null
+LAUNCHER=()
+if command -v ccache >/dev/null; then LAUNCHER=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNIC_WASM_TESTS=OFF "${LAUNCHER[@]}" >/dev/null
 cmake --build "$BUILD" -j2 --target nic_transform >/dev/null
-PKGS="libjpeg spng libwebp libwebpdemux libavif zlib libdeflate"
+PKGS="libjpeg spng libwebp libwebpdemux libwebpmux libavif zlib libdeflate lcms2"
 # shellcheck disable=SC2046
 c++ -std=c++20 -O2 -DNDEBUG -I"$ROOT/shared/include" -I"$ROOT/native/transform" -I"$ROOT/tests/native" \
   "$ROOT/bench/transform/bench.cpp" "$BUILD/native/transform/libnic_transform.a" "$BUILD/shared/libnic_core.a" \
   $(pkg-config --cflags --libs $PKGS) -lgif -o "$BUILD/nic_bench"
 BENCH="$BUILD/nic_bench"
 
+install_sharp() {
+  SHARP_OK=1
+  if [ ! -d "$WORK/sharp/node_modules/sharp" ]; then
+    (cd "$WORK/sharp" && npm install --no-audit --no-fund --no-save sharp@0.33.5 >npm.log 2>&1) || SHARP_OK=0
+  fi
+  if [ "$SHARP_OK" = 1 ] && ! (cd "$WORK/sharp" && node -e "require('sharp')" >/dev/null 2>&1); then
+    SHARP_OK=0
+  fi
+}
+
+replace_section() {  # README marker-name table-file
+  python3 - "$1" "$2" "$3" <<'PY'
+import sys
+readme, name, table = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
+text = open(readme).read()
+start, end = f'<!-- {name}:start -->', f'<!-- {name}:end -->'
+if start not in text:
+    text += f'\n{start}\n{end}\n'
+head, rest = text.split(start, 1)
+_, tail = rest.split(end, 1)
+open(readme, 'w').write(head + start + '\n' + table + end + tail)
+PY
+}
+
+if [ "$MODE" = corpus ]; then
+  installed=$(dpkg-query -W -f='${Status}\n' mate-backgrounds gnome-backgrounds 2>/dev/null | grep -c "install ok installed" || true)
+  if [ "$installed" != 2 ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+      apt-get install -y -qq --no-install-recommends mate-backgrounds gnome-backgrounds >&2
+    else
+      echo "the corpus needs: sudo apt-get install mate-backgrounds gnome-backgrounds" >&2
+      exit 1
+    fi
+  fi
+  install_sharp
+  [ "$SHARP_OK" = 1 ] || { echo "sharp@0.33.5 could not be installed into $WORK/sharp" >&2; exit 1; }
+  python3 "$ROOT/bench/transform/corpus.py" "$BENCH" "$WORK/sharp" "$WORK" "$WORK/corpus.md" "$@"
+  replace_section "$ROOT/bench/README.md" transform-corpus "$WORK/corpus.md"
+  echo "table written to $ROOT/bench/README.md" >&2
+  exit 0
+fi
+
 echo "== inputs" >&2
 "$BENCH" gen "$WORK" >&2
 
 echo "== sharp@0.33.5 into $WORK/sharp" >&2
-SHARP_OK=1
-if [ ! -d "$WORK/sharp/node_modules/sharp" ]; then
-  (cd "$WORK/sharp" && npm install --no-audit --no-fund --no-save sharp@0.33.5 >npm.log 2>&1) || SHARP_OK=0
-fi
-if [ "$SHARP_OK" = 1 ] && ! (cd "$WORK/sharp" && node -e "require('sharp')" >/dev/null 2>&1); then
-  SHARP_OK=0
-fi
+install_sharp
 if [ "$SHARP_OK" = 1 ]; then
   SHARP_IDLE_RSS=$(cd "$WORK/sharp" && node -e "require('sharp'); console.log(process.resourceUsage().maxRSS)")
 fi

@@ -1,4 +1,4 @@
-// nic sign '/img/...?...': prints the URL with its `sig` parameter, computed
+// nic sign '/img/...?...' (or '/api/v1/proxy?url=...'): prints the URL with its `sig` parameter, computed
 // with HMAC_SECRET from the environment exactly as the edge and the origin
 // verify it. Exit 2 when HMAC_SECRET is unset, 1 when the path is refused.
 #include <cstdio>
@@ -18,7 +18,9 @@ int cmd_sign(int argc, char** argv) {
   const std::string_view target = argv[1];
   auto routed = nic::route("GET", target);
   if (!routed) return nic::cli::fail(routed.error());
-  if (routed->kind != nic::RouteKind::Image) return nic::cli::usage_error("sign: expected an /img/... path");
+  if (routed->kind != nic::RouteKind::Image && routed->kind != nic::RouteKind::Proxy) {
+    return nic::cli::usage_error("sign: expected an /img/... or /api/v1/proxy?... path");
+  }
   const std::string signed_url = nic::sign_url(secret, routed->path, routed->query);
   std::printf("%s\n", signed_url.c_str());
   return 0;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <set>
 
@@ -254,7 +255,7 @@ Status DiskStore::scan() {
   for (auto& f : found) {
     lru_.push_front(f.hash);
     stats_.bytes += f.meta.size;
-    index_[f.hash] = Item{std::move(f.meta), std::move(f.sha256), lru_.begin()};
+    index_[f.hash] = Item{std::move(f.meta), std::move(f.sha256), lru_.begin(), FileVersion{}};
   }
   stats_.entries = index_.size();
   std::vector<std::string> victims;
@@ -304,12 +305,14 @@ std::optional<EntryMeta> DiskStore::meta(const std::string& hash) {
 std::optional<DiskStore::Hit> DiskStore::read(const std::string& hash) {
   EntryMeta meta;
   std::string sha;
+  FileVersion verified;
   {
     std::lock_guard lock(mu_);
     const auto it = index_.find(hash);
     if (it == index_.end()) return std::nullopt;
     meta = it->second.meta;
     sha = it->second.sha256;
+    verified = it->second.verified;
     lru_.splice(lru_.begin(), lru_, it->second.lru);
   }
   const std::string p = path(hash, ".bin");
@@ -329,10 +332,25 @@ std::optional<DiskStore::Hit> DiskStore::read(const std::string& hash) {
   }
   // The bytes must be the ones this sidecar was written for: its ETag and
   // type describe them. Anything else (another write's data, damage) is a miss.
-  const std::string_view text(reinterpret_cast<const char*>(bytes->data()), bytes->size());
-  if (sha256_hex(text) != sha) {
-    discard(hash, "data does not match the SHA-256 its sidecar records");
-    return std::nullopt;
+  // A file version (inode, mtime) already verified is not hashed again: every
+  // write renames a new inode into place. Only versions whose mtime is at
+  // least 2 s old are remembered, since file times are coarser than writes
+  // (as git does for its "racily clean" entries).
+  const FileVersion version{static_cast<std::uint64_t>(st.st_ino),
+                            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  if (!(version == verified)) {
+    const std::string_view text(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+    if (sha256_hex(text) != sha) {
+      discard(hash, "data does not match the SHA-256 its sidecar records");
+      return std::nullopt;
+    }
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    if (now.tv_sec - st.st_mtim.tv_sec >= 2) {
+      std::lock_guard lock(mu_);
+      const auto it = index_.find(hash);
+      if (it != index_.end() && it->second.sha256 == sha) it->second.verified = version;
+    }
   }
   return Hit{std::move(meta), std::move(bytes)};
 }
@@ -373,7 +391,7 @@ Status DiskStore::write(const std::string& hash, EntryMeta meta, std::span<const
     forget_locked(hash);
     lru_.push_front(hash);
     stats_.bytes += meta.size;
-    index_[hash] = Item{std::move(meta), std::move(sha), lru_.begin()};
+    index_[hash] = Item{std::move(meta), std::move(sha), lru_.begin(), FileVersion{}};
     stats_.entries = index_.size();
     ++stats_.writes;
     evict_locked(victims);

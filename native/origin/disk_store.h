@@ -5,7 +5,8 @@
 // SHA-256 of the bytes, and every read checks it: a crash between the two
 // renames, two writers of one hash (two processes sharing CACHE_DIR) or a
 // damaged file can pair bytes with another write's sidecar, and such an entry
-// is a miss (and removed), never served with the wrong ETag or type. An entry
+// is a miss (and removed), never served with the wrong ETag or type. (A file
+// version, inode and mtime, that passed is not hashed again.) An entry
 // whose key does not hash to its file name is never indexed. The index is
 // rebuilt from the sidecars at start-up, which is also when orphans are swept:
 // temporary files, data without a sidecar, sidecars without data, and sidecars
@@ -67,10 +68,17 @@ class DiskStore final : public Store {
   void evict_locked(std::vector<std::string>& victims);
   void forget_locked(const std::string& hash);
 
+  // The data file last checked against the hash: (inode, mtime in ns).
+  struct FileVersion {
+    std::uint64_t inode = 0;
+    std::int64_t mtime_ns = -1;
+    bool operator==(const FileVersion&) const = default;
+  };
   struct Item {
     EntryMeta meta;
     std::string sha256;  // of the bytes, from the sidecar
     std::list<std::string>::iterator lru;
+    FileVersion verified;
   };
   std::string dir_;
   std::uint64_t max_bytes_;

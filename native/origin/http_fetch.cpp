@@ -9,8 +9,10 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include "curl_handles.h"
+#include "nic/text.h"
 #include "nic/url.h"
 
 namespace nic::origin {
@@ -103,18 +105,21 @@ std::string uri_scheme(std::string_view ref) {
   return scheme;
 }
 
-// Resolves a redirect target against the URL it came from. A reference with
-// a scheme is absolute whatever the scheme (ftp:, file:, HTTP:), so it is
-// never glued onto the current path.
-std::string absolute_location(const Url& base, const std::string& location) {
-  if (!uri_scheme(location).empty()) return location;
-  const std::string authority =
-      base.scheme + "://" + (base.host.find(':') != std::string::npos ? "[" + base.host + "]" : base.host) +
-      ":" + std::to_string(base.port);
-  if (location.starts_with("//")) return base.scheme + ":" + location;
-  if (location.starts_with("/")) return authority + location;
-  const auto slash = base.path.rfind('/');
-  return authority + base.path.substr(0, slash + 1) + location;
+bool has_space_or_control(std::string_view text) {
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) return true;
+  }
+  return false;
+}
+
+// A part of a CURLU handle, or nullopt when the URL has none.
+std::optional<std::string> url_part(CURLU* handle, CURLUPart what, unsigned flags = 0) {
+  char* value = nullptr;
+  if (curl_url_get(handle, what, &value, flags) != CURLUE_OK || value == nullptr) return std::nullopt;
+  std::string out(value);
+  curl_free(value);
+  return out;
 }
 
 }  // namespace
@@ -124,15 +129,81 @@ void global_http_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-Result<HttpResponse> http_get(const std::string& url, const TransferOptions& options) {
-  global_http_init();
-  CurlEasy easy(curl_easy_init());
-  if (!easy) return make_error(ErrorCode::Internal, "curl_easy_init failed");
+Result<UpstreamUrl> UpstreamUrl::parse(std::string_view text, ErrorCode code) {
+  if (has_space_or_control(text)) return make_error(code, "invalid URL: contains a space or control character");
+  CurlUrl handle(curl_url());
+  if (!handle) return make_error(ErrorCode::Internal, "curl_url failed");
+  const std::string copy(text);
+  if (const CURLUcode rc = curl_url_set(handle.get(), CURLUPART_URL, copy.c_str(), 0); rc != CURLUE_OK) {
+    return make_error(code, std::string("invalid URL: ") + curl_url_strerror(rc));
+  }
+  return from_handle(std::move(handle), code);
+}
+
+Result<UpstreamUrl> UpstreamUrl::follow(std::string_view location, ErrorCode code) const {
+  if (has_space_or_control(location)) {
+    return make_error(code, "invalid redirect: contains a space or control character");
+  }
+  CurlUrl next(curl_url_dup(handle_.get()));
+  if (!next) return make_error(ErrorCode::Internal, "curl_url_dup failed");
+  const std::string copy(location);
+  // Relative references (path, "//host/...") are resolved against this URL.
+  if (const CURLUcode rc = curl_url_set(next.get(), CURLUPART_URL, copy.c_str(), 0); rc != CURLUE_OK) {
+    return make_error(code, std::string("invalid redirect: ") + curl_url_strerror(rc));
+  }
+  return from_handle(std::move(next), code);
+}
+
+Result<UpstreamUrl> UpstreamUrl::from_handle(CurlUrl handle, ErrorCode code) {
+  auto bad = [&](std::string_view why) { return make_error(code, "invalid URL: " + std::string(why)); };
+  CURLU* h = handle.get();
+  Url url;
+  url.scheme = ascii_lower(url_part(h, CURLUPART_SCHEME).value_or(""));
+  if (url.scheme != "http" && url.scheme != "https") return bad("only http and https are supported");
+  if (url_part(h, CURLUPART_USER) || url_part(h, CURLUPART_PASSWORD) || url_part(h, CURLUPART_OPTIONS)) {
+    return bad("credentials are not allowed");
+  }
+  if (url_part(h, CURLUPART_ZONEID)) return bad("IPv6 zone ids are not allowed");
+  std::string host = ascii_lower(url_part(h, CURLUPART_HOST).value_or(""));
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  const std::string_view bare = bracketed ? std::string_view(host).substr(1, host.size() - 2) : std::string_view(host);
+  if (bare.empty()) return bad("missing host");
+  if (bracketed && !is_ip_literal(bare)) return bad("bad IPv6 literal");
+  for (char c : bare) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+                    (bracketed && c == ':');
+    if (!ok) return bad("bad character in host");
+  }
+  // The lower-case host goes back into the handle: the name curl connects
+  // to is then byte for byte the one checked and pinned.
+  if (curl_url_set(h, CURLUPART_HOST, host.c_str(), 0) != CURLUE_OK) return bad("bad host");
+  url.host = std::string(bare);
+  const std::string port = url_part(h, CURLUPART_PORT, CURLU_DEFAULT_PORT).value_or("");
+  unsigned long port_value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9' || port_value > 65535) return bad("bad port");
+    port_value = port_value * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (port_value == 0 || port_value > 65535) return bad("bad port");
+  url.port = static_cast<std::uint16_t>(port_value);
+  url.path = url_part(h, CURLUPART_PATH).value_or("/");
+  if (url.path.empty()) url.path = "/";
+  url.query = url_part(h, CURLUPART_QUERY).value_or("");
+  UpstreamUrl out;
+  out.handle_ = std::move(handle);
+  out.parts_ = std::move(url);
+  return out;
+}
+
+namespace {
+
+// Sets up and runs one transfer on `h`, whose URL is already set.
+Result<HttpResponse> perform(CURL* h, const TransferOptions& options) {
   HttpResponse response;
   Sink sink{&response, options.max_bytes};
   CurlSlist headers;
-  for (const auto& h : options.headers) {
-    curl_slist* next = curl_slist_append(headers.get(), h.c_str());
+  for (const auto& hdr : options.headers) {
+    curl_slist* next = curl_slist_append(headers.get(), hdr.c_str());
     if (next == nullptr) return make_error(ErrorCode::Internal, "curl_slist_append failed");
     (void)headers.release();
     headers.reset(next);
@@ -144,9 +215,7 @@ Result<HttpResponse> http_get(const std::string& url, const TransferOptions& opt
     (void)resolve.release();
     resolve.reset(next);
   }
-  CURL* h = easy.get();
-  bool ok = curl_easy_setopt(h, CURLOPT_URL, url.c_str()) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+  bool ok = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_PROXY, "") == CURLE_OK &&
@@ -178,6 +247,28 @@ Result<HttpResponse> http_get(const std::string& url, const TransferOptions& opt
     return make_error(ErrorCode::UpstreamError, "no HTTP status from upstream");
   }
   return response;
+}
+
+}  // namespace
+
+Result<HttpResponse> http_get(const std::string& url, const TransferOptions& options) {
+  global_http_init();
+  CurlEasy easy(curl_easy_init());
+  if (!easy) return make_error(ErrorCode::Internal, "curl_easy_init failed");
+  if (curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str()) != CURLE_OK) {
+    return make_error(ErrorCode::Internal, "curl_easy_setopt failed");
+  }
+  return perform(easy.get(), options);
+}
+
+Result<HttpResponse> http_get(const UpstreamUrl& url, const TransferOptions& options) {
+  global_http_init();
+  CurlEasy easy(curl_easy_init());
+  if (!easy) return make_error(ErrorCode::Internal, "curl_easy_init failed");
+  if (curl_easy_setopt(easy.get(), CURLOPT_CURLU, url.handle()) != CURLE_OK) {
+    return make_error(ErrorCode::Internal, "curl_easy_setopt failed");
+  }
+  return perform(easy.get(), options);
 }
 
 Result<std::vector<std::string>> resolve_checked(const std::string& host, std::uint16_t port,
@@ -228,13 +319,14 @@ Result<std::vector<std::string>> resolve_checked(const std::string& host, std::u
 
 Result<HttpResponse> download(const std::string& start_url, const std::vector<AllowedHost>& allowed,
                               const DownloadOptions& options) {
+  global_http_init();
   const std::int64_t deadline = now_ms() + options.timeout_ms;
-  std::string url = start_url;
+  auto target = UpstreamUrl::parse(start_url, ErrorCode::UpstreamError);
+  if (!target) return target.take_error();
   for (int hop = 0;; ++hop) {
-    auto parsed = parse_url(url, ErrorCode::UpstreamError);
-    if (!parsed) return parsed.take_error();
-    if (auto s = check_allowed(*parsed, allowed); !s) return s.take_error();
-    auto pins = resolve_checked(parsed->host, parsed->port, allowed_literally(*parsed, allowed));
+    const Url& url = target->parts();
+    if (auto s = check_allowed(url, allowed); !s) return s.take_error();
+    auto pins = resolve_checked(url.host, url.port, allowed_literally(url, allowed));
     if (!pins) return pins.take_error();
     const std::int64_t left = deadline - now_ms();
     if (left <= 0) {
@@ -245,18 +337,21 @@ Result<HttpResponse> download(const std::string& start_url, const std::vector<Al
     t.max_bytes = options.max_bytes;
     t.timeout_ms = left;
     t.resolve = std::move(*pins);
-    auto r = http_get(url, t);
+    auto r = http_get(*target, t);
     if (!r) return r;
     const long status = r->status;
     if (status == 301 || status == 302 || status == 303 || status == 307 || status == 308) {
       if (r->location.empty()) return make_error(ErrorCode::UpstreamError, "redirect without Location");
       if (hop >= options.max_redirects) return make_error(ErrorCode::UpstreamError, "too many redirects");
-      url = absolute_location(*parsed, r->location);
       // Only http(s) hops can be in ALLOWED_DOMAINS; anything else (ftp:,
       // file:, data:) is refused as a host not allowed, not as a bad upstream.
-      if (const std::string scheme = uri_scheme(url); scheme != "http" && scheme != "https") {
+      if (const std::string scheme = uri_scheme(r->location);
+          !scheme.empty() && scheme != "http" && scheme != "https") {
         return make_error(ErrorCode::DomainNotAllowed, "redirect to a non-http(s) URL refused: " + scheme + ":");
       }
+      auto next = target->follow(r->location, ErrorCode::UpstreamError);
+      if (!next) return next.take_error();
+      target = std::move(next);
       continue;
     }
     return r;

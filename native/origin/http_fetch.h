@@ -3,17 +3,22 @@
 // ALLOWED_DOMAINS, every redirect hop checked again, names resolved here and
 // pinned (so curl cannot reach an address we did not check), private and
 // metadata addresses refused unless the entry names them, a byte cap enforced
-// while streaming and one deadline for the whole transfer.
+// while streaming and one deadline for the whole transfer. Each URL is parsed
+// once, by libcurl (CURLU): the checks read the parts of the handle that the
+// transfer is then given, so the check and the fetch cannot disagree.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "curl_handles.h"
 #include "image.h"
 #include "nic/allowed_hosts.h"
 #include "nic/error.h"
+#include "nic/url.h"
 
 namespace nic::origin {
 
@@ -33,9 +38,29 @@ struct TransferOptions {
   std::vector<std::string> resolve;  // CURLOPT_RESOLVE pins "host:port:addr"
 };
 
+// An upstream URL as libcurl parses it: the handle a transfer uses and the
+// parts (scheme and host lower-case, IPv6 without brackets, the port filled
+// in) that ALLOWED_DOMAINS and the address check judge. Refused: schemes
+// other than http(s), credentials, IPv6 zone ids, spaces and control
+// characters, host names with characters outside [a-z0-9._-].
+class UpstreamUrl {
+ public:
+  static Result<UpstreamUrl> parse(std::string_view text, ErrorCode code);
+  // A redirect's Location, resolved against this URL by libcurl.
+  Result<UpstreamUrl> follow(std::string_view location, ErrorCode code) const;
+  const Url& parts() const { return parts_; }
+  CURLU* handle() const { return handle_.get(); }
+
+ private:
+  static Result<UpstreamUrl> from_handle(CurlUrl handle, ErrorCode code);
+  CurlUrl handle_;
+  Url parts_;
+};
+
 // One request, no redirects followed. Errors: UPSTREAM_TIMEOUT, IMAGE_TOO_LARGE
 // (body over max_bytes), UPSTREAM_ERROR (connection, truncated body, ...).
 Result<HttpResponse> http_get(const std::string& url, const TransferOptions& options);
+Result<HttpResponse> http_get(const UpstreamUrl& url, const TransferOptions& options);
 
 struct DownloadOptions {
   std::uint64_t max_bytes = 26214400;

@@ -19,6 +19,7 @@ constexpr const char* kUsage =
     "  MEMORY_CACHE_BYTES CACHE_MAX_BYTES MAX_INPUT_PIXELS FOLLOWER_TIMEOUT_MS WORKER_THREADS\n"
     "  TRANSFORM_CONCURRENCY TRANSFORM_QUEUE FETCH_CONCURRENCY SHUTDOWN_TIMEOUT_MS\n"
     "  ALLOWED_WIDTHS QUALITY_STEPS SOURCE_TTL_SECONDS\n"
+    "  MAX_CONNECTIONS EDGE_SECRET RATE_LIMIT_IMAGE_MISS\n"
     "  --check-config  validate, print the effective settings (secrets masked), exit 0 or 2\n"
     "A bad setting stops start-up with exit code 2.\n";
 

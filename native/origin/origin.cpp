@@ -16,6 +16,7 @@
 #include "nic/route.h"
 #include "nic/sha256.h"
 #include "nic/url.h"
+#include "page.h"
 #include "s3_store.h"
 #include "transform.h"
 
@@ -332,6 +333,15 @@ void Origin::handle(Request request, Reply reply) {
     case RouteKind::Health: handle_health(ctx); return;
     case RouteKind::Stats: handle_stats(ctx); return;
     case RouteKind::Metrics: handle_metrics(ctx); return;
+    case RouteKind::Page:
+      if (const PageAsset* page = page_asset(rt.path)) {
+        Response r;
+        r.headers = page->headers;
+        r.body = page->body;
+        finish(ctx, std::move(r));
+        return;
+      }
+      break;  // no such file: NOT_FOUND below
   }
   respond_error(ctx, make_error(ErrorCode::NotFound, "no such route"));
 }

@@ -52,7 +52,10 @@ std::optional<SignedUrl> UrlRegistry::get_valid(std::string_view workspace, std:
   const auto it = urls_.find(key(workspace, id));
   if (it == urls_.end() || it->second.url.url.empty()) return std::nullopt;
   const Entry& e = it->second;
-  const std::int64_t until = e.url.expires_at ? *e.url.expires_at : e.registered + max_age_;
+  // Never longer than max_age, whatever expiry the URL claims (an unsigned
+  // mirror's URL may claim any).
+  std::int64_t until = e.registered + max_age_;
+  if (e.url.expires_at && *e.url.expires_at < until) until = *e.url.expires_at;
   if (until - kMarginSeconds <= now) return std::nullopt;
   lru_.splice(lru_.begin(), lru_, e.lru);
   return e.url;

@@ -2,9 +2,10 @@
 // through /api/v1/proxy (id = the file UUID) or learnt from a Notion block
 // lookup (id = the block id). Strangers can fill it (through the proxy), so it
 // is bounded in bytes: least recently used entries go first. A URL is handed
-// out until it expires; one without an expiry (an external URL) only for
-// max_age, then the origin asks Notion again. Entries older than max_age are
-// swept whatever their expiry.
+// out until it expires, and never longer than max_age after it was
+// registered (one without an expiry, an external URL, or one claiming a far
+// expiry); then the origin asks Notion again. Entries older than max_age are
+// swept.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +37,7 @@ class UrlRegistry {
       : max_bytes_(max_bytes), max_age_(max_age_seconds) {}
 
   void put(std::string_view workspace, std::string_view id, SignedUrl url, std::int64_t now);
-  // A URL valid for at least kMarginSeconds more (and registered less than max_age ago).
+  // A URL valid for at least kMarginSeconds more: before its expiry and before registration + max_age.
   std::optional<SignedUrl> get_valid(std::string_view workspace, std::string_view id, std::int64_t now);
   // Any entry (even expired): to learn the block id behind a file id.
   std::optional<SignedUrl> get_any(std::string_view workspace, std::string_view id);

@@ -5,7 +5,7 @@
 // Sharp 0.33.5 (libheif + aom, cpu-used 5, 4:4:4, q50) with bench/transform
 // on a photo and a screenshot, both 800 wide; the goal is no more bytes and
 // no lower PSNR than Sharp, in less CPU time:
-// - speed 5 (aom cpu-used 5, all-intra). Speeds 6 and 7 are 2-3x faster but
+// - speed 5 (aom cpu-used 5, all-intra) by default. Speeds 6 and 7 are 2-3x faster but
 //   measured worse than Sharp on screen content at every quantizer: at speed 6
 //   the screenshot was 66898 B / 36.19 dB at quantizer 32 and 70870 B /
 //   37.15 dB at 30 (Sharp: 65521 B / 36.40 dB), and at speed 8 85555 B /
@@ -17,10 +17,17 @@
 // - enable-chroma-deltaq=1 (finer chroma quantizer where it pays) and
 //   enable-filter-intra=0 (a tool that did not pay here): photo 2385 -> 2349 B
 //   at 43.94 -> 43.90 dB, screenshot 65177 -> 64305 B at 36.43 -> 36.41 dB.
-// - enable-smooth-intra=0 and enable-angle-delta=0: fewer intra modes to
-//   search, 27% fewer instructions on the photo and 13% on the screenshot
-//   (callgrind) for 2324 -> 2355 B / 43.89 -> 43.94 dB and 65102 -> 64966 B /
-//   36.46 -> 36.45 dB, both still under Sharp's bytes and over its PSNR.
+// - smooth intra modes and angle deltas stay on (aom's defaults): turning
+//   them off saved 13-27% of the instructions on the two synthetic images it
+//   was measured on but cost real photographs 5-25% more bytes at equal
+//   quality (issue 13; e.g. LadyBird q50: 9452 B / 38.37 dB off vs 8820 B /
+//   38.40 dB on, Sharp 8820 B / 38.42 dB).
+// - grey images are written 4:0:0 (monochrome): no chroma planes to code.
+// - threads: as many as the caller says are idle (transform.cpp: the cores
+//   not busy with other transforms); aom then encodes superblock rows in
+//   parallel (row-mt). The bytes move by ~0.1% with the thread count.
+// - speed: AVIF_SPEED (default 5); the bytes each faster speed costs are in
+//   bench/README.md.
 // - quality q (1..100) maps linearly onto aom's quantizer 0..63:
 //   quantizer = round((100 - q) * 63 / 100), min = max (constant quality,
 //   what libheif's cq-level gives Sharp); alpha uses a finer quantizer (edges
@@ -37,8 +44,6 @@
 
 namespace nic::detail {
 namespace {
-
-constexpr int kAvifSpeed = 5;  // see above: speeds 6+ lose to Sharp on screen content
 
 struct DecoderDeleter {
   void operator()(avifDecoder* d) const { avifDecoderDestroy(d); }
@@ -106,6 +111,16 @@ Result<Header> probe_avif(Bytes data) {
   h.alpha = (*dec)->alphaPresent != 0;
   h.animated = (*dec)->imageCount > 1;
   h.orientation = orientation_of(img);
+  h.gray = img.yuvFormat == AVIF_PIXEL_FORMAT_YUV400;
+  // An ICC profile wins over the nclx code points (as in browsers).
+  if (img.icc.size > 0 && img.icc.size <= kMaxIccBytes) {
+    h.colour.kind = ColourTag::Kind::Icc;
+    h.colour.icc.assign(img.icc.data, img.icc.data + img.icc.size);
+  } else if (img.icc.size == 0) {
+    h.colour.kind = ColourTag::Kind::Cicp;
+    h.colour.cicp_primaries = img.colorPrimaries;
+    h.colour.cicp_transfer = img.transferCharacteristics;
+  }
   return h;
 }
 
@@ -138,10 +153,11 @@ Status decode_avif(Bytes data, RowSink& sink) {
   return Ok{};
 }
 
-Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality) {
+Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality, const AvifOptions& options) {
+  const bool grey = is_grey(image);
   ImagePtr img(avifImageCreate(static_cast<std::uint32_t>(image.width),
                                static_cast<std::uint32_t>(image.height), 8,
-                               AVIF_PIXEL_FORMAT_YUV444));
+                               grey ? AVIF_PIXEL_FORMAT_YUV400 : AVIF_PIXEL_FORMAT_YUV444));
   if (!img) return make_error(ErrorCode::Internal, "AVIF encoder: out of memory");
   img->yuvRange = AVIF_RANGE_FULL;
   img->colorPrimaries = AVIF_COLOR_PRIMARIES_BT709;
@@ -162,8 +178,10 @@ Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality) {
   EncoderPtr enc(avifEncoderCreate());
   if (!enc) return make_error(ErrorCode::Internal, "AVIF encoder: out of memory");
   enc->codecChoice = AVIF_CODEC_CHOICE_AOM;
-  enc->maxThreads = 1;
-  enc->speed = kAvifSpeed;
+  enc->maxThreads = options.threads < 1 ? 1 : options.threads;
+  enc->speed = options.speed < AVIF_SPEED_SLOWEST ? AVIF_SPEED_SLOWEST
+               : options.speed > AVIF_SPEED_FASTEST ? AVIF_SPEED_FASTEST
+                                                    : options.speed;
   const int q = quality < 1 ? 1 : (quality > 100 ? 100 : quality);
   const int quantizer = ((100 - q) * 63 + 50) / 100;
   enc->minQuantizer = enc->maxQuantizer = quantizer;
@@ -173,8 +191,6 @@ Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality) {
   // the keys when the encoder starts: a typo fails avifEncoderWrite.
   avifEncoderSetCodecSpecificOption(enc.get(), "color:enable-chroma-deltaq", "1");
   avifEncoderSetCodecSpecificOption(enc.get(), "color:enable-filter-intra", "0");
-  avifEncoderSetCodecSpecificOption(enc.get(), "color:enable-smooth-intra", "0");
-  avifEncoderSetCodecSpecificOption(enc.get(), "color:enable-angle-delta", "0");
 
   RWDataPtr out(new avifRWData{nullptr, 0});
   if (const avifResult rc = avifEncoderWrite(enc.get(), img.get(), out.get()); rc != AVIF_RESULT_OK) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <iterator>
 #include <memory>
+#include <vector>
 
 // jpeglib.h needs FILE and size_t first.
 #include <jpeglib.h>
@@ -63,6 +64,8 @@ struct Decompressor {
   ErrorManager err{};
   jpeg_progress_mgr progress{};
   bool created = false;
+  // Here, not on the stack: a longjmp out of libjpeg must not skip its destructor.
+  std::shared_ptr<const ColourConversion> cmyk_conversion;
 };
 struct DecompressorDeleter {
   void operator()(Decompressor* d) const {
@@ -78,6 +81,7 @@ struct Compressor {
   unsigned char* out = nullptr;  // malloc'd by jpeg_mem_dest
   unsigned long out_size = 0;
   bool created = false;
+  std::vector<JSAMPLE> grey_row;  // a grey image's row, one byte a pixel
 };
 struct CompressorDeleter {
   void operator()(Compressor* c) const {
@@ -96,6 +100,7 @@ void open(Decompressor& d, Bytes data) {
   d.cinfo.progress = &d.progress;
   jpeg_mem_src(&d.cinfo, data.data(), static_cast<unsigned long>(data.size()));
   jpeg_save_markers(&d.cinfo, JPEG_APP0 + 1, 0xFFFF);
+  jpeg_save_markers(&d.cinfo, JPEG_APP0 + 2, 0xFFFF);  // ICC_PROFILE, possibly in parts
 }
 
 DecompressorPtr make_decompressor() {
@@ -115,6 +120,23 @@ int orientation_of(const jpeg_decompress_struct& cinfo) {
   return 1;
 }
 
+// The ICC profile, reassembled from its APP2 parts by libjpeg-turbo (which
+// checks their numbering); a missing, inconsistent or oversized one is left
+// out (the pixels are then taken as sRGB).
+ColourTag colour_of(jpeg_decompress_struct& cinfo) {
+  ColourTag tag;
+  JOCTET* icc = nullptr;
+  unsigned int size = 0;
+  if (jpeg_read_icc_profile(&cinfo, &icc, &size) && icc != nullptr) {
+    if (size <= kMaxIccBytes) {
+      tag.kind = ColourTag::Kind::Icc;
+      tag.icc.assign(icc, icc + size);
+    }
+  }
+  std::free(icc);
+  return tag;
+}
+
 bool supported_colour(const jpeg_decompress_struct& cinfo) {
   switch (cinfo.jpeg_color_space) {
     case JCS_GRAYSCALE: return cinfo.num_components == 1;
@@ -127,8 +149,8 @@ bool supported_colour(const jpeg_decompress_struct& cinfo) {
 }
 
 // CMYK (as libjpeg delivers it, YCCK already converted) to RGBX. Photoshop
-// writes inverted CMYK and marks it with an Adobe APP14 segment; without an
-// ICC transform this is the usual naive conversion.
+// writes inverted CMYK and marks it with an Adobe APP14 segment. Used when
+// the file has no (usable) CMYK profile: the usual naive conversion.
 void cmyk_to_rgbx(const JSAMPLE* in, std::uint8_t* out, JDIMENSION width, bool inverted) {
   for (JDIMENSION x = 0; x < width; ++x, in += 4, out += 4) {
     unsigned c = in[0], m = in[1], y = in[2], k = in[3];
@@ -161,6 +183,9 @@ Result<Header> probe_jpeg(Bytes data) {
   h.width = static_cast<int>(d->cinfo.image_width);
   h.height = static_cast<int>(d->cinfo.image_height);
   h.orientation = orientation_of(d->cinfo);
+  h.gray = d->cinfo.jpeg_color_space == JCS_GRAYSCALE;
+  // CMYK is converted to RGB by decode_jpeg itself.
+  if (d->cinfo.jpeg_color_space != JCS_CMYK && d->cinfo.jpeg_color_space != JCS_YCCK) h.colour = colour_of(d->cinfo);
   return h;
 }
 
@@ -175,6 +200,10 @@ Status decode_jpeg(Bytes data, const DecodeHints& hints, RowSink& sink) {
   }
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_RGBX;
+  if (cmyk) {
+    d->cmyk_conversion = conversion_to_srgb(
+        colour_of(cinfo), cinfo.saw_Adobe_marker ? PixelLayout::CmykInverted : PixelLayout::Cmyk);
+  }
   cinfo.scale_num = static_cast<unsigned>(hints.scale_num < 1 || hints.scale_num > 8 ? 8 : hints.scale_num);
   cinfo.scale_denom = 8;
   jpeg_start_decompress(&cinfo);
@@ -196,7 +225,10 @@ Status decode_jpeg(Bytes data, const DecodeHints& hints, RowSink& sink) {
     if (got == 0) return corrupt("JPEG: no scanlines");  // suspension cannot happen with a memory source
     for (JDIMENSION r = 0; r < got; ++r) {
       const std::uint8_t* row = buffer[r];
-      if (cmyk) {
+      if (d->cmyk_conversion) {
+        convert_to_srgb(*d->cmyk_conversion, buffer[r], converted[0], width);
+        row = converted[0];
+      } else if (cmyk) {
         cmyk_to_rgbx(buffer[r], converted[0], width, cinfo.saw_Adobe_marker != 0);
         row = converted[0];
       }
@@ -225,8 +257,22 @@ constexpr jpeg_scan_info kFlatScans[] = {
     {1, {2, 0, 0, 0}, 1, 63, 1, 0}, {1, {1, 0, 0, 0}, 1, 63, 1, 0}, {1, {0, 0, 0, 0}, 1, 63, 1, 0},
 };
 
+// The luma parts of the two scripts, for grey images (one component).
+constexpr jpeg_scan_info kGreyPhotoScans[] = {
+    {1, {0, 0, 0, 0}, 0, 0, 0, 0}, {1, {0, 0, 0, 0}, 1, 2, 0, 0},
+    {1, {0, 0, 0, 0}, 3, 9, 0, 0}, {1, {0, 0, 0, 0}, 10, 63, 0, 0},
+};
+constexpr jpeg_scan_info kGreyFlatScans[] = {
+    {1, {0, 0, 0, 0}, 0, 0, 0, 0},  {1, {0, 0, 0, 0}, 1, 5, 0, 2}, {1, {0, 0, 0, 0}, 6, 63, 0, 2},
+    {1, {0, 0, 0, 0}, 1, 63, 2, 1}, {1, {0, 0, 0, 0}, 1, 63, 1, 0},
+};
+
 Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality, bool flat) {
   CompressorPtr c(new Compressor);
+  // Grey stays grey: one component instead of three with flat chroma
+  // (smaller, and no chroma rounding can tint it).
+  const bool grey = is_grey(image);
+  if (grey) c->grey_row.resize(static_cast<std::size_t>(image.width));
   c->cinfo.err = jpeg_std_error(&c->err.pub);
   c->err.pub.error_exit = on_error;
   if (setjmp(c->err.jump)) {
@@ -238,17 +284,26 @@ Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality, b
   jpeg_mem_dest(&cinfo, &c->out, &c->out_size);
   cinfo.image_width = static_cast<JDIMENSION>(image.width);
   cinfo.image_height = static_cast<JDIMENSION>(image.height);
-  cinfo.input_components = 4;
-  cinfo.in_color_space = JCS_EXT_RGBX;  // alpha, if any, was flattened by the caller
-  jpeg_set_defaults(&cinfo);            // YCbCr with 2x2 chroma: 4:2:0
+  cinfo.input_components = grey ? 1 : 4;
+  cinfo.in_color_space = grey ? JCS_GRAYSCALE : JCS_EXT_RGBX;  // alpha, if any, was flattened by the caller
+  jpeg_set_defaults(&cinfo);  // YCbCr with 2x2 chroma: 4:2:0 (or grey)
   jpeg_set_quality(&cinfo, quality, TRUE);
   cinfo.optimize_coding = TRUE;
   // libjpeg reads the script during compression and never writes to it.
-  cinfo.scan_info = flat ? kFlatScans : kPhotoScans;
-  cinfo.num_scans = flat ? static_cast<int>(std::size(kFlatScans)) : static_cast<int>(std::size(kPhotoScans));
+  if (grey) {
+    cinfo.scan_info = flat ? kGreyFlatScans : kGreyPhotoScans;
+    cinfo.num_scans = flat ? static_cast<int>(std::size(kGreyFlatScans)) : static_cast<int>(std::size(kGreyPhotoScans));
+  } else {
+    cinfo.scan_info = flat ? kFlatScans : kPhotoScans;
+    cinfo.num_scans = flat ? static_cast<int>(std::size(kFlatScans)) : static_cast<int>(std::size(kPhotoScans));
+  }
   jpeg_start_compress(&cinfo, TRUE);
   while (cinfo.next_scanline < cinfo.image_height) {
     JSAMPROW row = const_cast<JSAMPROW>(image.row(static_cast<int>(cinfo.next_scanline)));
+    if (grey) {
+      for (int x = 0; x < image.width; ++x) c->grey_row[static_cast<std::size_t>(x)] = row[x * 4];
+      row = c->grey_row.data();
+    }
     jpeg_write_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_compress(&cinfo);

@@ -1,11 +1,10 @@
-// PNG through libspng: every colour type and bit depth decodes to RGBA8
-// (palette, gray, tRNS and 16-bit included); encodes RGB or RGBA, 8-bit.
+// PNG decoding through libspng: every colour type and bit depth decodes to
+// RGBA8 (palette, gray, tRNS and 16-bit included). Encoding: png_write.cpp.
 #include <cstdlib>
 #include <memory>
 #include <string>
 
 #include <spng.h>
-#include <zlib.h>
 
 #include "image.h"
 #include "png_fast.h"
@@ -17,10 +16,6 @@ struct SpngDeleter {
   void operator()(spng_ctx* ctx) const { spng_ctx_free(ctx); }
 };
 using SpngPtr = std::unique_ptr<spng_ctx, SpngDeleter>;
-
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
 
 Error png_error(const char* what, int rc) {
   return corrupt(std::string("PNG: ") + what + ": " + spng_strerror(rc));
@@ -40,6 +35,33 @@ Result<SpngPtr> open_decoder(Bytes data) {
   if (rc == 0) rc = spng_set_chunk_limits(ctx.get(), data.size() + 1, 64u << 20);
   if (rc != 0) return png_error("setup", rc);
   return ctx;
+}
+
+// PNG's colour chunks, in the order of precedence the specification gives:
+// iCCP, then sRGB, then gAMA (with cHRM). Broken chunks are left out.
+ColourTag colour_of(spng_ctx* ctx) {
+  ColourTag tag;
+  spng_iccp iccp{};
+  if (spng_get_iccp(ctx, &iccp) == 0 && iccp.profile != nullptr && iccp.profile_len <= kMaxIccBytes) {
+    tag.kind = ColourTag::Kind::Icc;
+    const auto* p = reinterpret_cast<const std::uint8_t*>(iccp.profile);
+    tag.icc.assign(p, p + iccp.profile_len);
+    return tag;
+  }
+  std::uint8_t intent = 0;
+  if (spng_get_srgb(ctx, &intent) == 0) return tag;
+  double gamma = 0;
+  if (spng_get_gama(ctx, &gamma) == 0 && gamma > 0) {
+    tag.kind = ColourTag::Kind::PngGamma;
+    tag.png_gamma = gamma;
+    spng_chrm chrm{};
+    if (spng_get_chrm(ctx, &chrm) == 0) {
+      tag.png_has_chrm = true;
+      tag.png_chrm = {chrm.white_point_x, chrm.white_point_y, chrm.red_x, chrm.red_y,
+                      chrm.green_x,       chrm.green_y,       chrm.blue_x, chrm.blue_y};
+    }
+  }
+  return tag;
 }
 
 }  // namespace
@@ -67,6 +89,8 @@ Result<Header> probe_png(Bytes data) {
   if (spng_get_exif(ctx, &exif) == 0 && exif.data != nullptr) {
     h.orientation = exif_orientation(Bytes(reinterpret_cast<const std::uint8_t*>(exif.data), exif.length));
   }
+  h.gray = ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE || ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA;
+  h.colour = colour_of(ctx);
   return h;
 }
 
@@ -121,57 +145,6 @@ Status decode_png(Bytes data, RowSink& sink) {
     if (rc == SPNG_EOI && y + 1 < ihdr.height) return corrupt("PNG: image data ended early");
   }
   return Ok{};
-}
-
-// Compression, measured on photos and screenshots resized to 800 wide with
-// Debian's zlib (bench/transform): photos compress best and fastest with the
-// Average filter on every row and zlib's run-length strategy (long matches
-// are rare in filtered noise: as small as adaptive filters + level 6 at 1/20
-// of the time). Flat content (UI, text) is best left unfiltered, with real
-// LZ77 matches at a low level (Sharp's default is unfiltered too).
-Result<std::vector<std::uint8_t>> encode_png(const Image& image, bool flat) {
-  SpngPtr ctx(spng_ctx_new(SPNG_CTX_ENCODER));
-  if (!ctx) return make_error(ErrorCode::Internal, "PNG encoder: out of memory");
-  spng_ihdr ihdr{};
-  ihdr.width = static_cast<std::uint32_t>(image.width);
-  ihdr.height = static_cast<std::uint32_t>(image.height);
-  ihdr.bit_depth = 8;
-  ihdr.color_type = image.alpha ? SPNG_COLOR_TYPE_TRUECOLOR_ALPHA : SPNG_COLOR_TYPE_TRUECOLOR;
-  int rc = spng_set_option(ctx.get(), SPNG_ENCODE_TO_BUFFER, 1);
-  if (rc == 0) rc = spng_set_ihdr(ctx.get(), &ihdr);
-  if (rc == 0) {
-    rc = spng_set_option(ctx.get(), SPNG_FILTER_CHOICE, flat ? SPNG_FILTER_CHOICE_NONE : SPNG_FILTER_CHOICE_AVG);
-  }
-  if (rc == 0) rc = spng_set_option(ctx.get(), SPNG_IMG_COMPRESSION_LEVEL, flat ? 2 : 6);
-  if (rc == 0) {
-    rc = spng_set_option(ctx.get(), SPNG_IMG_COMPRESSION_STRATEGY, flat ? Z_DEFAULT_STRATEGY : Z_RLE);
-  }
-  if (rc != 0) return make_error(ErrorCode::Internal, std::string("PNG encoder: ") + spng_strerror(rc));
-
-  const std::uint8_t* pixels = image.pixels.data();
-  std::size_t size = image.pixels.size();
-  std::vector<std::uint8_t> rgb;
-  if (!image.alpha) {  // RGBX -> RGB
-    const std::size_t n = static_cast<std::size_t>(image.width) * image.height;
-    rgb.resize(n * 3);
-    for (std::size_t i = 0; i < n; ++i) {
-      rgb[i * 3] = pixels[i * 4];
-      rgb[i * 3 + 1] = pixels[i * 4 + 1];
-      rgb[i * 3 + 2] = pixels[i * 4 + 2];
-    }
-    pixels = rgb.data();
-    size = rgb.size();
-  }
-  rc = spng_encode_image(ctx.get(), pixels, size, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
-  if (rc != 0) return make_error(ErrorCode::Internal, std::string("PNG encoder: ") + spng_strerror(rc));
-  std::size_t len = 0;
-  int err = 0;
-  std::unique_ptr<void, FreeDeleter> buf(spng_get_png_buffer(ctx.get(), &len, &err));
-  if (!buf || err != 0) {
-    return make_error(ErrorCode::Internal, std::string("PNG encoder: ") + spng_strerror(err));
-  }
-  const auto* b = static_cast<const std::uint8_t*>(buf.get());
-  return std::vector<std::uint8_t>(b, b + len);
 }
 
 }  // namespace nic::detail

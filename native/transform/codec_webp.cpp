@@ -42,17 +42,24 @@ using WriterPtr = std::unique_ptr<WebPMemoryWriter, WriterDeleter>;
 
 WebPData as_webp_data(Bytes data) { return WebPData{data.data(), data.size()}; }
 
-int orientation_of(Bytes data) {
+// EXIF orientation and the ICC profile (ICCP chunk) of the container.
+void read_metadata(Bytes data, Header& h) {
   const WebPData wd = as_webp_data(data);
   DemuxPtr demux(WebPDemux(&wd));
-  if (!demux) return 1;
+  if (!demux) return;
   WebPChunkIterator it;
-  int orientation = 1;
   if (WebPDemuxGetChunk(demux.get(), "EXIF", 1, &it)) {
-    orientation = exif_orientation(Bytes(it.chunk.bytes, it.chunk.size));
+    h.orientation = exif_orientation(Bytes(it.chunk.bytes, it.chunk.size));
     WebPDemuxReleaseChunkIterator(&it);
   }
-  return orientation;
+  if ((WebPDemuxGetI(demux.get(), WEBP_FF_FORMAT_FLAGS) & ICCP_FLAG) != 0 &&
+      WebPDemuxGetChunk(demux.get(), "ICCP", 1, &it)) {
+    if (it.chunk.size <= kMaxIccBytes) {
+      h.colour.kind = ColourTag::Kind::Icc;
+      h.colour.icc.assign(it.chunk.bytes, it.chunk.bytes + it.chunk.size);
+    }
+    WebPDemuxReleaseChunkIterator(&it);
+  }
 }
 
 }  // namespace
@@ -67,7 +74,7 @@ Result<Header> probe_webp(Bytes data) {
   h.height = f.height;
   h.alpha = f.has_alpha != 0;
   h.animated = f.has_animation != 0;
-  h.orientation = orientation_of(data);
+  read_metadata(data, h);
   return h;
 }
 

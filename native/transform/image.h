@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "colour.h"
 #include "nic/error.h"
 #include "nic/format.h"
 
@@ -45,6 +46,8 @@ struct Header {
   int orientation = 1;  // EXIF 1..8 (AVIF irot/imir mapped onto the same)
   bool alpha = false;   // may have non-opaque pixels
   bool animated = false;
+  bool gray = false;    // the pixels are grey (a grey JPEG, PNG or AVIF 4:0:0)
+  ColourTag colour;     // what the file says its colours are (CMYK JPEGs: converted by the decoder)
 };
 
 // Receives decoded rows top to bottom (stored orientation), 4 bytes a pixel.
@@ -80,11 +83,19 @@ Status decode_gif(Bytes data, RowSink& sink);  // the first frame
 // compresses differently from photos; encoders pick settings by it.
 bool looks_flat(const Image& image);
 
+// Every pixel has R == G == B (such images are written as grey where the
+// format has it: PNG, JPEG).
+bool is_grey(const Image& image);
+
 // Encoders take a finished image (alpha not premultiplied).
 Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality, bool flat);
 Result<std::vector<std::uint8_t>> encode_png(const Image& image, bool flat);
 Result<std::vector<std::uint8_t>> encode_webp(const Image& image, int quality, bool flat);
-Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality);
+struct AvifOptions {
+  int speed = 5;    // aom cpu-used (AVIF_SPEED)
+  int threads = 1;  // encoder threads
+};
+Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality, const AvifOptions& options);
 
 // EXIF orientation (1..8) from a TIFF-structured EXIF block (optionally
 // preceded by "Exif\0\0"); 1 when absent or unreadable.

@@ -11,6 +11,8 @@
 #include "transform.h"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cstring>
 #include <string>
 
@@ -104,6 +106,26 @@ Status decode_into(const Header& h, Bytes data, const detail::DecodeHints& hints
   return make_error(ErrorCode::UnsupportedFormat, "SVG is never rasterised");
 }
 
+// Converts the resized image to sRGB when the source says it is something
+// else. Done after resizing: the output has a fraction of the source's
+// pixels, and for the smooth conversions between RGB spaces the order makes a
+// difference of about a level at hard edges only (see bench/README.md).
+void to_srgb(const Header& h, Image& img) {
+  const auto conversion =
+      detail::conversion_to_srgb(h.colour, h.gray ? detail::PixelLayout::GrayX : detail::PixelLayout::Rgbx);
+  if (!conversion) return;
+  const std::size_t n = static_cast<std::size_t>(img.width) * img.height;
+  detail::convert_to_srgb(*conversion, img.pixels.data(), img.pixels.data(), n);
+  if (h.gray) {
+    // A grey profile maps grey to neutral sRGB; rounding may leave the
+    // channels a level apart, which would cost the grey output formats.
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint8_t* p = &img.pixels[i * 4];
+      p[0] = p[2] = p[1];
+    }
+  }
+}
+
 bool has_transparency(const Image& img) {
   if (!img.alpha) return false;
   const std::size_t n = static_cast<std::size_t>(img.width) * img.height;
@@ -125,6 +147,24 @@ void flatten_on_white(Image& img) {
     p[3] = 255;
   }
   img.alpha = false;
+}
+
+// Transforms running in this process right now. An encoder that can use
+// threads (AVIF) takes the cores the others leave idle, so a lone cold
+// request finishes sooner and a full pool is not oversubscribed.
+std::atomic<int> g_running{0};
+
+struct RunningTransform {
+  RunningTransform() { g_running.fetch_add(1, std::memory_order_relaxed); }
+  ~RunningTransform() { g_running.fetch_sub(1, std::memory_order_relaxed); }
+  RunningTransform(const RunningTransform&) = delete;
+  RunningTransform& operator=(const RunningTransform&) = delete;
+};
+
+int idle_threads() {
+  static const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int others = g_running.load(std::memory_order_relaxed) - 1;
+  return std::clamp(cores - others, 1, cores);
 }
 
 bool supports_alpha(ImageFormat f) { return f == ImageFormat::Png || f == ImageFormat::Webp || f == ImageFormat::Avif; }
@@ -155,6 +195,7 @@ Result<SourceInfo> probe_image(std::span<const std::uint8_t> source, const Trans
 Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
                                         const NormalizedParams& params, FormatChoice choice,
                                         const TransformLimits& limits) {
+  const RunningTransform running;
   auto read = read_header(source, limits);
   if (!read) return read.take_error();
   const Header& h = *read;
@@ -220,6 +261,7 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
   if (auto s = decode_into(h, source, hints, resampler); !s) return s.take_error();
   auto resized = resampler.finish();
   if (!resized) return resized.take_error();
+  to_srgb(h, *resized);
   Image img = detail::apply_orientation(std::move(*resized), h.orientation);
   img.alpha = has_transparency(img);
 
@@ -251,9 +293,13 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
     case ImageFormat::Webp:
       encoded = detail::encode_webp(img, params.q.value_or(kDefaultWebpQuality), detail::looks_flat(img));
       break;
-    case ImageFormat::Avif:
-      encoded = detail::encode_avif(img, params.q.value_or(kDefaultAvifQuality));
+    case ImageFormat::Avif: {
+      detail::AvifOptions options;
+      options.speed = limits.avif_speed;
+      options.threads = idle_threads();
+      encoded = detail::encode_avif(img, params.q.value_or(kDefaultAvifQuality), options);
       break;
+    }
     case ImageFormat::Gif:
     case ImageFormat::Svg: return make_error(ErrorCode::Internal, "no encoder for this format");
   }

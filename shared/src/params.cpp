@@ -73,6 +73,25 @@ int snap_up(const std::vector<int>& steps, std::int64_t value) {
   return steps.empty() ? static_cast<int>(std::min<std::int64_t>(value, kMaxDimension)) : steps.back();
 }
 
+// The requested aspect ratio hp/wp snapped to the nearest of kAspectRatios on
+// a log scale, exactly: between neighbours a < b, hp/wp goes to b when
+// (hp/wp)^2 >= a*b (a tie goes to the taller). Beyond the ends: the end.
+AspectRatio snap_aspect(std::int64_t hp, std::int64_t wp) {
+  // kAspectRatios is ordered by h/w ascending.
+  const auto& r = kAspectRatios;
+  const auto at_most = [&](const AspectRatio& a) { return hp * a.w <= a.h * wp; };   // hp/wp <= a
+  const auto at_least = [&](const AspectRatio& a) { return hp * a.w >= a.h * wp; };  // hp/wp >= a
+  if (at_most(r.front())) return r.front();
+  if (at_least(r.back())) return r.back();
+  for (std::size_t i = 0; i + 1 < r.size(); ++i) {
+    const AspectRatio& a = r[i];
+    const AspectRatio& b = r[i + 1];
+    if (!at_least(a) || !at_most(b)) continue;
+    return hp * hp * a.w * b.w >= a.h * b.h * wp * wp ? b : a;
+  }
+  return r.back();  // not reached: the ladder covers every ratio in between
+}
+
 int nearest(const std::vector<int>& steps, int value) {
   if (steps.empty()) return value;
   int best = steps.front();
@@ -164,8 +183,10 @@ NormalizedParams normalize(const TransformParams& params, const CoreSettings& se
   if (params.h) {
     const std::int64_t hp = (*params.h * dpr + 9) / 10;
     if (n.w) {
-      // Keep the requested aspect ratio at the snapped width (round half up).
-      const std::int64_t h = (hp * *n.w * 2 + wp) / (2 * wp);
+      // The requested aspect ratio, snapped to a fixed ladder, at the snapped
+      // width (round half up): a few keys per width, not one per h.
+      const AspectRatio ratio = snap_aspect(hp, wp);
+      const std::int64_t h = (2 * *n.w * ratio.h + ratio.w) / (2 * ratio.w);
       n.h = static_cast<int>(std::clamp<std::int64_t>(h, 1, kMaxDimension));
     } else {
       n.h = snap_up(settings.allowed_widths, hp);

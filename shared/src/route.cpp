@@ -37,6 +37,7 @@ std::string_view to_string(RouteKind kind) {
     case RouteKind::Health: return "health";
     case RouteKind::Stats: return "stats";
     case RouteKind::Metrics: return "metrics";
+    case RouteKind::Page: return "page";
   }
   return "unknown";
 }
@@ -140,6 +141,14 @@ Result<Route> route(std::string_view method, std::string_view target) {
     auto image = parse_image_path(r.path);
     if (!image) return image.take_error();
     r.image = std::move(*image);
+    return r;
+  }
+  if (r.path == "/" || r.path.substr(0, 6) == "/page/") {
+    if (method != "GET" && method != "HEAD") {
+      return make_error(ErrorCode::MethodNotAllowed, "use GET or HEAD for the page");
+    }
+    r.kind = RouteKind::Page;
+    r.head = method == "HEAD";
     return r;
   }
   for (const auto& e : kEndpoints) {

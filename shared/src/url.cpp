@@ -79,11 +79,22 @@ std::optional<std::array<std::uint16_t, 8>> parse_ipv6(std::string_view s) {
   return out;
 }
 
+// Not a public unicast address: "this network", RFC 1918, loopback, CGNAT,
+// link-local (169.254.169.254 cloud metadata), IETF protocol assignments,
+// the documentation nets, the 6to4 relay anycast, benchmarking, multicast,
+// reserved and broadcast.
 bool private_v4(const std::array<std::uint8_t, 4>& a) {
   return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 100 && (a[1] & 0xC0) == 64) ||
          (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xF0) == 16) ||
-         (a[0] == 192 && a[1] == 168) || (a[0] == 192 && a[1] == 0 && a[2] == 0) ||
-         (a[0] == 198 && (a[1] & 0xFE) == 18) || a[0] >= 224;
+         (a[0] == 192 && a[1] == 168) || (a[0] == 192 && a[1] == 0 && (a[2] == 0 || a[2] == 2)) ||
+         (a[0] == 192 && a[1] == 88 && a[2] == 99) || (a[0] == 198 && (a[1] & 0xFE) == 18) ||
+         (a[0] == 198 && a[1] == 51 && a[2] == 100) || (a[0] == 203 && a[1] == 0 && a[2] == 113) ||
+         a[0] >= 224;
+}
+
+std::array<std::uint8_t, 4> low_v4(const std::array<std::uint16_t, 8>& g) {
+  return {static_cast<std::uint8_t>(g[6] >> 8), static_cast<std::uint8_t>(g[6]), static_cast<std::uint8_t>(g[7] >> 8),
+          static_cast<std::uint8_t>(g[7])};
 }
 
 }  // namespace
@@ -95,23 +106,30 @@ bool is_private_address(std::string_view ip) {
   auto v6 = parse_ipv6(ip);
   if (!v6) return false;
   const auto& g = *v6;
-  bool zero_prefix = true;
-  for (int i = 0; i < 5; ++i) zero_prefix = zero_prefix && g[static_cast<std::size_t>(i)] == 0;
-  if (zero_prefix && (g[5] == 0xFFFF || g[5] == 0)) {
-    // IPv4-mapped (::ffff:a.b.c.d) or IPv4-compatible (::a.b.c.d, incl. :: and ::1).
-    if (g[5] == 0 && g[6] == 0 && g[7] <= 1) return true;
-    const std::array<std::uint8_t, 4> v4{static_cast<std::uint8_t>(g[6] >> 8), static_cast<std::uint8_t>(g[6]),
-                                         static_cast<std::uint8_t>(g[7] >> 8), static_cast<std::uint8_t>(g[7])};
-    return private_v4(v4);
-  }
-  if ((g[0] & 0xFE00) == 0xFC00) return true;  // unique local fc00::/7
-  if ((g[0] & 0xFFC0) == 0xFE80) return true;  // link-local fe80::/10
-  if ((g[0] & 0xFF00) == 0xFF00) return true;  // multicast
-  if (g[0] == 0x64 && g[1] == 0xff9b) {        // NAT64 of a private v4
-    const std::array<std::uint8_t, 4> v4{static_cast<std::uint8_t>(g[6] >> 8), static_cast<std::uint8_t>(g[6]),
-                                         static_cast<std::uint8_t>(g[7] >> 8), static_cast<std::uint8_t>(g[7])};
-    return private_v4(v4);
-  }
+  const auto zero = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      if (g[static_cast<std::size_t>(i)] != 0) return false;
+    }
+    return true;
+  };
+  // ::/96: ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d, never a file host.
+  if (zero(0, 6)) return true;
+  // Forms that reach the IPv4 address in their low 32 bits: IPv4-mapped
+  // ::ffff:a.b.c.d, IPv4-translated ::ffff:0:a.b.c.d, NAT64 64:ff9b::/96.
+  if (zero(0, 5) && g[5] == 0xFFFF) return private_v4(low_v4(g));
+  if (zero(0, 4) && g[4] == 0xFFFF && g[5] == 0) return private_v4(low_v4(g));
+  if (g[0] == 0x64 && g[1] == 0xff9b && zero(2, 6)) return private_v4(low_v4(g));
+  // Whole prefixes that are never a file host, or that tunnel to an IPv4
+  // address this check cannot see the far side of.
+  if (g[0] == 0x64 && g[1] == 0xff9b && g[2] == 1) return true;  // local-use NAT64 64:ff9b:1::/48
+  if (g[0] == 0x0100 && zero(1, 4)) return true;                 // discard-only 100::/64
+  if (g[0] == 0x2001 && g[1] < 0x0200) return true;  // IETF protocol assignments 2001::/23 (Teredo 2001::/32)
+  if (g[0] == 0x2001 && g[1] == 0x0db8) return true;  // documentation 2001:db8::/32
+  if (g[0] == 0x2002) return true;                    // 6to4 2002::/16
+  if ((g[0] & 0xFE00) == 0xFC00) return true;         // unique local fc00::/7
+  if ((g[0] & 0xFFC0) == 0xFE80) return true;         // link-local fe80::/10
+  if ((g[0] & 0xFFC0) == 0xFEC0) return true;         // site-local fec0::/10 (deprecated, still routed by some)
+  if ((g[0] & 0xFF00) == 0xFF00) return true;         // multicast ff00::/8
   return false;
 }
 

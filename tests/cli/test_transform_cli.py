@@ -34,9 +34,10 @@ def make_png(width, height, pixel, header_only_size=None):
 
 
 def decode_png(data):
-    """8-bit RGB/RGBA, not interlaced -> (w, h, channels, rows of bytes)."""
+    """Not interlaced; 8-bit grey, grey+alpha, RGB, RGBA, or a 1/2/4/8-bit palette
+    (with tRNS) -> (w, h, channels (3 or 4), rows of RGB(A) bytes)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    at, idat, ihdr = 8, b"", None
+    at, idat, ihdr, plte, trns = 8, b"", None, b"", b""
     while at < len(data):
         (n,) = struct.unpack(">I", data[at:at + 4])
         kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + n]
@@ -44,11 +45,18 @@ def decode_png(data):
             ihdr = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
             idat += body
+        elif kind == b"PLTE":
+            plte = body
+        elif kind == b"tRNS":
+            trns = body
         at += 12 + n
     w, h, depth, colour, _, _, interlace = ihdr
-    assert depth == 8 and colour in (2, 6) and interlace == 0, ihdr
-    bpp = 3 if colour == 2 else 4
-    raw, stride, rows, prev = zlib.decompress(idat), w * bpp, [], bytearray(w * bpp)
+    samples = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
+    assert interlace == 0 and (depth == 8 or (colour == 3 and depth in (1, 2, 4))), ihdr
+    bpp = max(1, samples * depth // 8)
+    stride = (w * samples * depth + 7) // 8
+    raw, rows, prev = zlib.decompress(idat), [], bytearray(stride)
+    out_bpp = 4 if colour in (4, 6) or (colour == 3 and trns) else 3
     for y in range(h):
         f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
         for i in range(stride):
@@ -66,9 +74,22 @@ def decode_png(data):
                 line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
             else:
                 assert f == 0, f"filter {f}"
-        rows.append(bytes(line))
         prev = line
-    return w, h, bpp, rows
+        px = bytearray()
+        for x in range(w):
+            if colour == 3:
+                bit = x * depth
+                index = (line[bit // 8] >> (8 - depth - bit % 8)) & ((1 << depth) - 1)
+                px += plte[index * 3:index * 3 + 3]
+                if out_bpp == 4:
+                    px.append(trns[index] if index < len(trns) else 255)
+            elif colour in (0, 4):
+                g = line[x * samples]
+                px += bytes((g, g, g)) + (bytes((line[x * 2 + 1],)) if colour == 4 else b"")
+            else:
+                px += line[x * samples:(x + 1) * samples]
+        rows.append(bytes(px))
+    return w, h, out_bpp, rows
 
 
 class TransformCli(unittest.TestCase):

@@ -86,10 +86,9 @@ describe('edge: purge reaches every location (KV generations)', () => {
         await miss.arrayBuffer();
         const hit = await edge.fetch(path);
         assert.equal(hit.headers.get('x-cache'), 'HIT');
-        // The edge's own headers only: the stored copy carries no generation, tag or origin CORS.
-        for (const h of ['x-nic-generation', 'x-nic-fresh-until', 'cache-tag', 'access-control-allow-origin']) {
-          assert.equal(hit.headers.get(h), null, h);
-        }
+        // The edge's own headers only: the stored copy's generation, tag and the origin's CORS never show.
+        for (const h of ['x-nic-generation', 'x-nic-fresh-until', 'cache-tag']) assert.equal(hit.headers.get(h), null, h);
+        assert.equal(hit.headers.get('access-control-allow-origin'), '*', 'the edge\'s CORS_ORIGINS, not the origin\'s');
         await hit.arrayBuffer();
       }
     }
@@ -308,16 +307,19 @@ describe('edge: CORS from CORS_ORIGINS', () => {
       await check(miss, 'miss');
       const hit = await e.fetch(path, { headers: { origin: APP } });
       assert.equal(hit.headers.get('x-cache'), 'HIT');
+      assert.match(hit.headers.get('access-control-expose-headers'), /X-Cache-Tier, .*Content-Range, X-Cache-Stale$/);
       await check(hit, 'hit');
       await check(await e.fetch(path, { headers: { origin: APP, 'if-none-match': '"v0"' } }), '304');
       await check(await e.fetch(img('c.png', 'w=0'), { headers: { origin: APP } }), 'edge error');
       await check(await e.fetch('/health', { headers: { origin: APP } }), 'forwarded');
       const preflight = await e.fetch(path, { method: 'OPTIONS', headers: { origin: APP } });
       assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers.get('access-control-allow-headers'), 'Authorization, X-API-Key, If-None-Match, Range, If-Range');
       await check(preflight, 'preflight');
       for (const other of ['https://evil.example', '']) {
         const res = await e.fetch(path, { headers: other ? { origin: other } : {} });
         assert.equal(res.headers.get('access-control-allow-origin'), null, other);
+        assert.equal(res.headers.get('vary'), 'Accept, Origin', 'a list: every answer varies on Origin');
         await res.arrayBuffer();
       }
     } finally {
@@ -325,11 +327,11 @@ describe('edge: CORS from CORS_ORIGINS', () => {
     }
   });
 
-  it('"*" (the default): any origin, hit and miss; unreachable origin errors too', async () => {
+  it('"*" (the default): "*" on hit and miss, with or without Origin; unreachable origin errors too', async () => {
     const e = await startEdge({ ORIGIN_URL: origin.url });
     try {
       for (const expect of ['MISS', 'HIT']) {
-        const res = await e.fetch(img('star.png', 'fmt=png'), { headers: { origin: 'https://x.example' } });
+        const res = await e.fetch(img('star.png', 'fmt=png'), { headers: expect === 'HIT' ? {} : { origin: 'https://x.example' } });
         assert.equal(res.headers.get('x-cache'), expect);
         assert.equal(res.headers.get('access-control-allow-origin'), '*');
         assert.equal(res.headers.get('vary'), null);

@@ -326,3 +326,46 @@ describe('edge + nic-origin: purge, CORS, Range, stale-if-error', { skip }, () =
     }
   });
 });
+
+// The client's address reaches nic-origin's rate limits only with EDGE_SECRET.
+describe('edge + nic-origin: X-Client-IP with X-Edge-Secret', { skip }, () => {
+  const SECRET_EDGE = 'edge-origin-shared-secret';
+  // One width per request (41..100 each its own key), so every request is a miss that reaches the origin.
+  const WIDTHS = Array.from({ length: 60 }, (_, i) => 41 + i).join(',');
+  let fakes;
+  let origin;
+  let image;
+  before(async () => {
+    fakes = await startFakes();
+    origin = await startOrigin(fakes, { EDGE_SECRET: SECRET_EDGE, RATE_LIMIT_IMAGE: '2', ALLOWED_WIDTHS: WIDTHS });
+    image = await fakes.image(png(32, 32));
+  });
+  after(async () => {
+    await origin?.close();
+    await fakes?.stop();
+  });
+
+  let width = 40;
+  const ask = async (edge, ip) => {
+    width += 1;
+    const res = await edge.fetch(`/img/${image.ws}/${image.block}/${image.name}?w=${width}&fmt=png`, {
+      headers: { 'cf-connecting-ip': ip },
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
+
+  it('with the secret each client has its own budget; with a wrong one they all share the edge\'s', async () => {
+    const good = await startEdge({ ORIGIN_URL: origin.url, EDGE_SECRET: SECRET_EDGE, ALLOWED_WIDTHS: WIDTHS });
+    const wrong = await startEdge({ ORIGIN_URL: origin.url, EDGE_SECRET: 'not-the-origins-secret', ALLOWED_WIDTHS: WIDTHS });
+    try {
+      assert.deepEqual([await ask(good, '203.0.113.1'), await ask(good, '203.0.113.1'), await ask(good, '203.0.113.1')], [200, 200, 429]);
+      assert.deepEqual([await ask(good, '203.0.113.2'), await ask(good, '203.0.113.2')], [200, 200]);
+      // Counted as the TCP peer (127.0.0.1): two different clients share one budget of 2.
+      assert.deepEqual([await ask(wrong, '198.51.100.1'), await ask(wrong, '198.51.100.2'), await ask(wrong, '198.51.100.3')], [200, 200, 429]);
+    } finally {
+      await good.close();
+      await wrong.close();
+    }
+  });
+});

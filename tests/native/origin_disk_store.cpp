@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -287,4 +288,24 @@ TEST_CASE("disk store: update_meta keeps the hash and the key", "[origin][disk]"
   auto hit = (*store)->read(hash);
   REQUIRE(hit);  // the rewritten sidecar still carries the bytes' hash
   CHECK(hit->meta.created == 1800000000);
+}
+
+TEST_CASE("disk store: a verified file version is not hashed again, a changed one is", "[origin][disk]") {
+  TempDir dir;
+  const std::string key = "v1/ws/id/big.png?fmt=png";
+  const std::string hash = nic::cache_key_hash(key);
+  auto store = DiskStore::open(dir.path.string(), 0);
+  REQUIRE(store.ok());
+  auto& s = **store;
+  REQUIRE(s.write(hash, meta_for(key), bytes(2048, 5)).ok());
+  const fs::path bin = shard_of(dir.path, hash) / (hash + ".bin");
+  const auto old = fs::file_time_type::clock::now() - std::chrono::seconds(30);
+  fs::last_write_time(bin, old);
+  REQUIRE(s.read(hash));  // verified, and remembered (its mtime is old enough)
+  REQUIRE(s.read(hash));
+  // Changed in place (same inode, other bytes, a new mtime): checked again.
+  overwrite(bin, bytes(2048, 6));
+  fs::last_write_time(bin, old + std::chrono::seconds(1));
+  CHECK_FALSE(s.read(hash));
+  CHECK(s.stats().read_errors == 1);
 }

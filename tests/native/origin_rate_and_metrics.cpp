@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "coalescer.h"
+#include "health.h"
 #include "metrics.h"
 #include "notion_client.h"
 #include "rate_limiter.h"
@@ -25,6 +26,88 @@ TEST_CASE("rate limiter: per client, per window", "[origin][rate]") {
   CHECK(limiter.hit("1.2.3.4", 180).allowed);  // the next window
   RateLimiter off(0, 60);
   for (int i = 0; i < 100; ++i) CHECK(off.hit("x", 0).allowed);
+}
+
+TEST_CASE("rate limiter: an IPv6 client is its /64", "[origin][rate]") {
+  struct Case {
+    const char* address;
+    const char* key;
+  };
+  const Case cases[] = {
+      {"203.0.113.7", "203.0.113.7"},
+      {"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+      {"2001:db8:1:2::ffff", "2001:db8:1:2::/64"},
+      {"2001:DB8:1:2::1", "2001:db8:1:2::/64"},
+      {"::ffff:198.51.100.1", "198.51.100.1"},  // IPv4-mapped
+      {"::1", "::/64"},
+      {"not-an-address", "not-an-address"},
+      {"", ""},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.address);
+    CHECK(RateLimiter::client_key(c.address) == c.key);
+  }
+  // Rotating addresses inside one /64 does not buy a new budget.
+  RateLimiter limiter(2, 60);
+  CHECK(limiter.hit("2001:db8:1:2::1", 0).allowed);
+  CHECK(limiter.hit("2001:db8:1:2::2", 0).allowed);
+  CHECK_FALSE(limiter.hit("2001:db8:1:2:ffff::3", 0).allowed);
+  CHECK(limiter.hit("2001:db8:1:3::1", 0).allowed);  // the next /64 is another client
+}
+
+TEST_CASE("rate limiter: bounded however many clients", "[origin][rate]") {
+  RateLimiter limiter(5, 60);
+  for (int i = 0; i < 200000; ++i) {
+    const std::string ip = std::to_string(10 + i / 65536) + "." + std::to_string((i / 256) % 256) + "." +
+                           std::to_string(i % 256) + ".1";
+    (void)limiter.hit(ip, 30);
+  }
+  CHECK(limiter.clients() <= RateLimiter::kShards * RateLimiter::kMaxPerShard);
+  // Past windows go first.
+  RateLimiter later(5, 60);
+  for (int i = 0; i < 20000; ++i) (void)later.hit("c" + std::to_string(i), 30);
+  for (int i = 0; i < 20000; ++i) (void)later.hit("d" + std::to_string(i), 90);
+  CHECK(later.clients() <= RateLimiter::kShards * RateLimiter::kMaxPerShard);
+  CHECK(later.hit("d1", 90).allowed);  // still counted in its own window
+}
+
+TEST_CASE("health: liveness apart from readiness; a degraded store stays ready", "[origin][health]") {
+  REQUIRE(parse_health_probe("").ok());
+  CHECK(*parse_health_probe("") == HealthProbe::Full);
+  CHECK(*parse_health_probe("probe=live") == HealthProbe::Live);
+  CHECK(*parse_health_probe("x=1&probe=ready") == HealthProbe::Ready);
+  const auto bad = parse_health_probe("probe=deep");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == nic::ErrorCode::InvalidParam);
+  CHECK(bad.error().message.find("live or ready") != std::string::npos);
+
+  struct Case {
+    HealthProbe probe;
+    bool writable;
+    const char* state;
+  };
+  const Case cases[] = {
+      {HealthProbe::Live, true, "ok"},       {HealthProbe::Live, false, "ok"},
+      {HealthProbe::Ready, true, "ok"},      {HealthProbe::Ready, false, "degraded"},
+      {HealthProbe::Full, true, "ok"},       {HealthProbe::Full, false, "degraded"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(static_cast<int>(c.probe), c.writable);
+    HealthInputs in;
+    in.storage_writable = c.writable;
+    in.storage_backend = "s3";
+    in.storage_entries = 7;
+    const auto a = health_answer(c.probe, in);
+    CHECK(a.status == 200);  // a degraded store never makes the origin unready
+    const auto doc = boost::json::parse(a.body).as_object();
+    CHECK(doc.at("status").as_string() == c.state);
+    CHECK(doc.contains("storage") == (c.probe == HealthProbe::Full));
+    if (c.probe == HealthProbe::Full) {
+      CHECK(doc.at("storage").at("writable").as_bool() == c.writable);
+      CHECK(doc.at("storage").at("entries").to_number<std::uint64_t>() == 7);
+      CHECK(doc.at("storage").at("backend").as_string() == "s3");
+    }
+  }
 }
 
 TEST_CASE("metrics: every contract name in Prometheus text", "[origin][metrics]") {

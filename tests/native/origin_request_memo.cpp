@@ -94,9 +94,16 @@ TEST_CASE("url registry: URLs without an expiry go after max_age", "[origin][reg
   CHECK(reg.get_valid("ws", "external", t0 + 100));
   // Within the margin of max_age: no longer handed out.
   CHECK_FALSE(reg.get_valid("ws", "external", t0 + 600 - UrlRegistry::kMarginSeconds));
-  // A signed URL is served until its own expiry.
-  CHECK(reg.get_valid("ws", "signed", t0 + 1200));
-  CHECK_FALSE(reg.get_valid("ws", "signed", t0 + 3600 - UrlRegistry::kMarginSeconds));
+  // A URL is served until its own expiry, and never past max_age.
+  CHECK(reg.get_valid("ws", "signed", t0 + 100));
+  CHECK_FALSE(reg.get_valid("ws", "signed", t0 + 600 - UrlRegistry::kMarginSeconds));
+  UrlRegistry day(1u << 20, 86400);
+  day.put("ws", "signed", SignedUrl{"https://s3/a?X-Amz-Expires=3600", t0 + 3600, "", false}, t0);
+  CHECK(day.get_valid("ws", "signed", t0 + 1200));
+  CHECK_FALSE(day.get_valid("ws", "signed", t0 + 3600 - UrlRegistry::kMarginSeconds));
+  day.put("ws", "far", SignedUrl{"https://mirror/a?X-Amz-Expires=99999999", t0 + 99999999, "", false}, t0);
+  CHECK(day.get_valid("ws", "far", t0 + 86000 - UrlRegistry::kMarginSeconds));
+  CHECK_FALSE(day.get_valid("ws", "far", t0 + 86400 - UrlRegistry::kMarginSeconds));
   // The periodic sweep removes everything registered max_age ago or earlier.
   for (int i = 0; i < 1024; ++i) reg.put("ws", "new" + std::to_string(i), SignedUrl{"u", t0 + 9000, "", false}, t0 + 700);
   CHECK_FALSE(reg.get_any("ws", "external"));

@@ -5,6 +5,7 @@
 
 #include <avif/avif.h>
 #include <gif_lib.h>
+#include <lcms2.h>
 #include <spng.h>
 #include <webp/decode.h>
 #include <webp/encode.h>
@@ -145,6 +146,7 @@ struct JpegOptions {
   bool cmyk = false;           // input is CMYK (c == 4)
   bool adobe_inverted = true;  // CMYK: write the Adobe marker (values are inverted)
   bool grayscale = false;      // input is gray (c == 1)
+  std::vector<std::uint8_t> icc{};  // APP2 ICC_PROFILE (split into parts above 65519 bytes)
 };
 
 // The EXIF APP1 payload (after the marker and length): "Exif\0\0" + a
@@ -223,6 +225,7 @@ inline Bytes encode_jpeg(const Pixels& px, const JpegOptions& o = {}) {
     const Bytes app1 = exif_app1(o.orientation);
     jpeg_write_marker(&cinfo, JPEG_APP0 + 1, app1.data(), static_cast<unsigned>(app1.size()));
   }
+  if (!o.icc.empty()) jpeg_write_icc_profile(&cinfo, o.icc.data(), static_cast<unsigned>(o.icc.size()));
   while (cinfo.next_scanline < cinfo.image_height) {
     JSAMPROW row = const_cast<JSAMPROW>(px.at(0, static_cast<int>(cinfo.next_scanline)));
     jpeg_write_scanlines(&cinfo, &row, 1);
@@ -241,6 +244,10 @@ struct PngOptions {
   std::vector<std::uint8_t> palette;  // RGB triples for color type 3
   std::vector<std::uint8_t> trns;     // alpha per palette entry
   int orientation = 0;                // eXIf chunk
+  std::vector<std::uint8_t> icc{};    // iCCP chunk
+  bool srgb = false;                  // sRGB chunk
+  double gamma = 0;                   // gAMA chunk (encoding exponent) when > 0
+  std::vector<double> chrm{};         // cHRM chunk: wx wy rx ry gx gy bx by
 };
 
 // `raw` is the image data in PNG's own layout for the colour type and depth
@@ -270,6 +277,19 @@ inline Bytes encode_png_raw(int w, int h, const std::vector<std::uint8_t>& raw, 
       for (std::size_t i = 0; i < o.trns.size(); ++i) trns.type3_alpha[i] = o.trns[i];
       spng_set_trns(ctx, &trns);
     }
+  }
+  spng_iccp iccp{};
+  if (!o.icc.empty()) {
+    std::strcpy(iccp.profile_name, "test");
+    iccp.profile_len = o.icc.size();
+    iccp.profile = reinterpret_cast<char*>(const_cast<std::uint8_t*>(o.icc.data()));
+    spng_set_iccp(ctx, &iccp);
+  }
+  if (o.srgb) spng_set_srgb(ctx, 0);
+  if (o.gamma > 0) spng_set_gama(ctx, o.gamma);
+  if (o.chrm.size() == 8) {
+    spng_chrm c{o.chrm[0], o.chrm[1], o.chrm[2], o.chrm[3], o.chrm[4], o.chrm[5], o.chrm[6], o.chrm[7]};
+    spng_set_chrm(ctx, &c);
   }
   Bytes exif;
   if (o.orientation > 0) {
@@ -336,11 +356,39 @@ inline Bytes encode_webp_rgba(const Pixels& px, bool lossless = false) {
   return b;
 }
 
+// Puts an ICCP chunk into a WebP (the container becomes VP8X).
+inline Bytes webp_with_icc(const Bytes& webp, const Bytes& icc) {
+  WebPMux* mux = WebPMuxNew();
+  const WebPData image{webp.data(), webp.size()};
+  const WebPData profile{icc.data(), icc.size()};
+  WebPData out;
+  WebPDataInit(&out);
+  Bytes b;
+  if (WebPMuxSetImage(mux, &image, 1) == WEBP_MUX_OK && WebPMuxSetChunk(mux, "ICCP", &profile, 1) == WEBP_MUX_OK &&
+      WebPMuxAssemble(mux, &out) == WEBP_MUX_OK) {
+    b.assign(out.bytes, out.bytes + out.size);
+  }
+  WebPDataClear(&out);
+  WebPMuxDelete(mux);
+  return b;
+}
+
+// How an AVIF states its colours: an ICC profile, or nclx code points.
+struct AvifColour {
+  Bytes icc;
+  int primaries = 1;  // BT.709
+  int transfer = 13;  // sRGB
+};
+
 // irot_angle: anti-clockwise quarter turns (-1: no irot box); imir_mode: 0 =
 // top-bottom, 1 = left-right (-1: no imir box).
-inline Bytes encode_avif_rgb(const Pixels& px, int quantizer = 10, int irot_angle = -1, int imir_mode = -1) {
+inline Bytes encode_avif_rgb(const Pixels& px, int quantizer = 10, int irot_angle = -1, int imir_mode = -1,
+                             const AvifColour& colour = {}) {
   avifImage* img = avifImageCreate(static_cast<std::uint32_t>(px.w), static_cast<std::uint32_t>(px.h), 8,
                                    AVIF_PIXEL_FORMAT_YUV444);
+  img->colorPrimaries = static_cast<avifColorPrimaries>(colour.primaries);
+  img->transferCharacteristics = static_cast<avifTransferCharacteristics>(colour.transfer);
+  if (!colour.icc.empty()) avifImageSetProfileICC(img, colour.icc.data(), colour.icc.size());
   if (irot_angle >= 0) {
     img->transformFlags |= AVIF_TRANSFORM_IROT;
     img->irot.angle = static_cast<std::uint8_t>(irot_angle);
@@ -458,6 +506,123 @@ inline Bytes encode_gif(int w, int h, int frames, bool transparent,
   GifFreeMapObject(map);
   EGifCloseFile(gif, &err);
   return writer.out;
+}
+
+// ---- colour profiles (made with Little CMS, as ICC bytes) --------------------
+
+inline Bytes save_profile(cmsHPROFILE p) {
+  Bytes b;
+  cmsUInt32Number size = 0;
+  if (p != nullptr && cmsSaveProfileToMem(p, nullptr, &size) && size > 0) {
+    b.resize(size);
+    if (!cmsSaveProfileToMem(p, b.data(), &size)) b.clear();
+  }
+  if (p != nullptr) cmsCloseProfile(p);
+  return b;
+}
+
+// An RGB matrix-shaper profile: white and primaries as xy, one curve for all.
+// `padding` adds a private tag of that many bytes (a profile that needs
+// several JPEG APP2 parts).
+inline cmsHPROFILE rgb_profile(const double (&xy)[8], cmsToneCurve* curve, std::size_t padding = 0) {
+  const cmsCIExyY white{xy[0], xy[1], 1.0};
+  const cmsCIExyYTRIPLE primaries{{xy[2], xy[3], 1.0}, {xy[4], xy[5], 1.0}, {xy[6], xy[7], 1.0}};
+  cmsToneCurve* curves[3] = {curve, curve, curve};
+  cmsHPROFILE p = cmsCreateRGBProfile(&white, &primaries, curves);
+  if (padding > 0) {
+    // A long characterisation-target text ('targ'): a profile of any size.
+    cmsMLU* text = cmsMLUalloc(nullptr, 1);
+    const std::string filler(padding, 'x');
+    cmsMLUsetASCII(text, "en", "US", filler.c_str());
+    cmsWriteTag(p, cmsSigCharTargetTag, text);
+    cmsMLUfree(text);
+  }
+  cmsFreeToneCurve(curve);
+  return p;
+}
+
+inline cmsToneCurve* srgb_tone_curve() {
+  const cmsFloat64Number params[5] = {2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045};
+  return cmsBuildParametricToneCurve(nullptr, 4, params);
+}
+
+// Display P3: DCI-P3 primaries, D65, the sRGB curve (what iPhones tag).
+inline Bytes display_p3_icc(std::size_t padding = 0) {
+  static constexpr double kXy[8] = {0.3127, 0.3290, 0.680, 0.320, 0.265, 0.690, 0.150, 0.060};
+  return save_profile(rgb_profile(kXy, srgb_tone_curve(), padding));
+}
+
+// Adobe RGB (1998): its primaries, D65, gamma 563/256.
+inline Bytes adobe_rgb_icc() {
+  static constexpr double kXy[8] = {0.3127, 0.3290, 0.640, 0.330, 0.210, 0.710, 0.150, 0.060};
+  return save_profile(rgb_profile(kXy, cmsBuildGamma(nullptr, 563.0 / 256.0)));
+}
+
+inline Bytes srgb_icc() { return save_profile(cmsCreate_sRGBProfile()); }
+
+// A grey profile with a plain gamma curve (1.0 = linear light).
+inline Bytes gray_icc(double gamma) {
+  const cmsCIExyY d65{0.3127, 0.3290, 1.0};
+  cmsToneCurve* curve = cmsBuildGamma(nullptr, gamma);
+  cmsHPROFILE p = cmsCreateGrayProfile(&d65, curve);
+  cmsFreeToneCurve(curve);
+  return save_profile(p);
+}
+
+// A CMYK output profile (CMYK -> Lab table only) whose inks are NOT the naive
+// 255 - x: colours come out warmer and darker than the usual formula, so a
+// result can tell the two apart.
+inline Bytes cmyk_icc() {
+  cmsHPROFILE srgb = cmsCreate_sRGBProfile();
+  cmsHPROFILE lab = cmsCreateLab4Profile(nullptr);
+  cmsHTRANSFORM to_lab = cmsCreateTransform(srgb, TYPE_RGB_DBL, lab, TYPE_Lab_DBL, INTENT_RELATIVE_COLORIMETRIC, 0);
+  cmsHPROFILE p = cmsCreateProfilePlaceholder(nullptr);
+  cmsSetProfileVersion(p, 4.3);
+  cmsSetDeviceClass(p, cmsSigOutputClass);
+  cmsSetColorSpace(p, cmsSigCmykData);
+  cmsSetPCS(p, cmsSigLabData);
+  cmsPipeline* lut = cmsPipelineAlloc(nullptr, 4, 3);
+  cmsStage* clut = cmsStageAllocCLut16bit(nullptr, 9, 4, 3, nullptr);
+  auto sampler = [](const cmsUInt16Number in[], cmsUInt16Number out[], void* cargo) -> cmsInt32Number {
+    double rgb[3];
+    const double k = 1.0 - in[3] / 65535.0;
+    for (int i = 0; i < 3; ++i) rgb[i] = std::pow((1.0 - in[i] / 65535.0) * k, 1.4);
+    rgb[0] = std::min(1.0, rgb[0] * 1.05);
+    rgb[2] *= 0.85;
+    cmsCIELab l;
+    cmsDoTransform(static_cast<cmsHTRANSFORM>(cargo), rgb, &l, 1);
+    cmsFloat2LabEncoded(out, &l);
+    return TRUE;
+  };
+  cmsStageSampleCLut16bit(clut, sampler, to_lab, 0);
+  // lutAToBType wants A curves, CLUT, B curves: identity curves around it.
+  cmsPipelineInsertStage(lut, cmsAT_END, cmsStageAllocToneCurves(nullptr, 4, nullptr));
+  cmsPipelineInsertStage(lut, cmsAT_END, clut);
+  cmsPipelineInsertStage(lut, cmsAT_END, cmsStageAllocToneCurves(nullptr, 3, nullptr));
+  cmsWriteTag(p, cmsSigAToB0Tag, lut);
+  cmsWriteTag(p, cmsSigMediaWhitePointTag, cmsD50_XYZ());
+  cmsPipelineFree(lut);
+  cmsDeleteTransform(to_lab);
+  cmsCloseProfile(lab);
+  cmsCloseProfile(srgb);
+  return save_profile(p);
+}
+
+// Little CMS's own conversion of 4-byte pixels to sRGB (RGBA out, alpha
+// copied), the reference the engine is held to. `in_format` is a TYPE_*.
+inline Pixels lcms_to_srgb(const Pixels& src, const Bytes& icc, cmsUInt32Number in_format) {
+  cmsHPROFILE in = cmsOpenProfileFromMem(icc.data(), static_cast<cmsUInt32Number>(icc.size()));
+  cmsHPROFILE out = cmsCreate_sRGBProfile();
+  const cmsUInt32Number intent =
+      cmsIsIntentSupported(in, INTENT_PERCEPTUAL, LCMS_USED_AS_INPUT) ? INTENT_PERCEPTUAL : INTENT_RELATIVE_COLORIMETRIC;
+  cmsHTRANSFORM t = cmsCreateTransform(in, in_format, out, TYPE_RGBA_8, intent, 0);
+  Pixels dst = blank(src.w, src.h, 4);
+  for (std::size_t i = 0; i < dst.p.size(); i += 4) dst.p[i + 3] = src.c == 4 ? src.p[i + 3] : 255;
+  cmsDoTransform(t, src.p.data(), dst.p.data(), static_cast<cmsUInt32Number>(src.w * src.h));
+  cmsDeleteTransform(t);
+  cmsCloseProfile(in);
+  cmsCloseProfile(out);
+  return dst;
 }
 
 // ---- decoders (to check outputs) -------------------------------------------

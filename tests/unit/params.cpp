@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <set>
 #include <string>
 
 #include "nic/params.h"
@@ -57,7 +58,7 @@ TEST_CASE("parse_params rejects bad values naming the parameter", "[params]") {
   }
 }
 
-TEST_CASE("normalize snaps widths up and keeps the aspect ratio", "[params]") {
+TEST_CASE("normalize snaps widths up and the aspect ratio to a fixed ladder", "[params]") {
   SECTION("width snapped up to ALLOWED_WIDTHS") {
     CHECK(norm("w=800").w == 800);
     CHECK(norm("w=801").w == 828);
@@ -68,10 +69,25 @@ TEST_CASE("normalize snaps widths up and keeps the aspect ratio", "[params]") {
     CHECK(norm("w=400&dpr=2").w == 800);
     CHECK(norm("w=401&dpr=1.5").w == 640);  // 601.5 -> 602 -> 640
   }
-  SECTION("h keeps the requested aspect ratio at the snapped width") {
+  SECTION("with w, h is the snapped width times the nearest ladder ratio") {
     const auto n = norm("w=801&h=600");
     CHECK(n.w == 828);
-    CHECK(n.h == 620);  // 600 * 828 / 801 = 620.2
+    CHECK(n.h == 621);  // 600/801 snaps to 4:3; 828 * 3/4 = 621
+    CHECK(norm("w=640&h=360").h == 360);   // 16:9 exactly
+    CHECK(norm("w=640&h=1").h == 160);     // beyond 4:1 stays 4:1
+    CHECK(norm("w=1&h=8192").h == 128);    // beyond 1:4 stays 1:4 (w=32)
+    CHECK(norm("w=1000&h=894").h == 819);  // just below the 5:4 / 1:1 midpoint (log scale)
+    CHECK(norm("w=1000&h=895").h == 1024); // just above it
+  }
+  SECTION("h with w opens at most one key per ladder ratio") {
+    std::set<int> heights;
+    for (int h = 1; h <= nic::kMaxDimension; ++h) {
+      heights.insert(*norm("w=640&h=" + std::to_string(h)).h);
+    }
+    CHECK(heights.size() == nic::kAspectRatios.size());
+    std::set<int> low;
+    for (int h = 1; h <= 200; ++h) low.insert(*norm("w=640&h=" + std::to_string(h)).h);
+    CHECK(low == std::set<int>{160, 213});  // the amplification case: 200 values, 2 keys
   }
   SECTION("h alone is snapped like a width") {
     CHECK(norm("h=700").h == 750);

@@ -21,6 +21,9 @@ TEST_CASE("routes of the contract", "[route]") {
       {"GET", "/health", RouteKind::Health},
       {"GET", "/api/v1/stats", RouteKind::Stats},
       {"GET", "/metrics", RouteKind::Metrics},
+      {"GET", "/", RouteKind::Page},
+      {"HEAD", "/?from=readme", RouteKind::Page},
+      {"GET", "/page/page.js", RouteKind::Page},
   };
   for (const auto& c : cases) {
     CAPTURE(c.method, c.target);
@@ -40,6 +43,8 @@ TEST_CASE("route errors", "[route]") {
   const std::string id = "0123456789abcdef0123456789abcdef";
   const Case cases[] = {
       {"GET", "/nope", ErrorCode::NotFound},
+      {"GET", "/page", ErrorCode::NotFound},
+      {"POST", "/", ErrorCode::MethodNotAllowed},
       {"POST", "/img/ws/" + id + "/a.png", ErrorCode::MethodNotAllowed},
       {"GET", "/api/v1/cache", ErrorCode::MethodNotAllowed},
       {"GET", "/img/ws/" + id + "/" + std::string(8200, 'a'), ErrorCode::UrlTooLong},

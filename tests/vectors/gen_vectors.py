@@ -41,13 +41,19 @@ unless said otherwise):
     invalid (1.5, abc, 0.1234, empty) is ignored. A repeated q param within one entry is
     not pinned by any vector (the model takes the first).
   * Error rows carry vary "-" (error responses are never cached and have no Vary).
+  * w and h both given: h/w (after dpr) snaps to the nearest of ASPECT_RATIOS on a log
+    scale, i.e. between neighbours a < b it goes to b when (h/w)^2 >= a*b (a tie: the
+    taller); below 4:1 / above 1:4 it is the end; then h = snapped w x ratio, rounded half
+    up, clamped to 1..8192. At most 19 heights per width (the "aspect-*" cases).
 """
 
 import base64
 import hashlib
 import hmac
+import math
 import os
 import sys
+from fractions import Fraction
 
 MAX_TARGET = 8192
 MAX_FILENAME = 255
@@ -59,6 +65,10 @@ KNOWN = ("w", "h", "fit", "fmt", "q", "dpr", "sig")
 FITS = ("cover", "contain", "fill", "inside", "outside")
 FMT_TOKENS = {"webp": "webp", "avif": "avif", "jpeg": "jpeg", "jpg": "jpeg", "png": "png",
               "original": "original", "auto": None}
+# w:h pairs; h/w snaps to the nearest of these (both w and h given).
+ASPECT_RATIOS = ["4:1", "3:1", "21:9", "2:1", "16:9", "16:10", "3:2", "4:3", "5:4", "1:1",
+                 "4:5", "3:4", "2:3", "10:16", "9:16", "1:2", "9:21", "1:3", "1:4"]
+ASPECT_LADDER = sorted(Fraction(int(r.split(":")[1]), int(r.split(":")[0])) for r in ASPECT_RATIOS)
 STATUS = {"URL_TOO_LONG": 414, "INVALID_PATH": 400, "INVALID_PARAM": 400,
           "INVALID_SIGNATURE": 403}
 HEADER = "# name\ttarget\taccept\tsettings\tstatus\tresult\tsha256\tvary"
@@ -302,6 +312,21 @@ def nearest_step(q, steps):
     return best
 
 
+def snap_aspect(r):
+    """h/w -> the nearest entry of ASPECT_LADDER on a log scale (a tie goes to
+    the taller ratio); beyond either end, that end."""
+    ladder = ASPECT_LADDER
+    if r <= ladder[0]:
+        return ladder[0]
+    if r >= ladder[-1]:
+        return ladder[-1]
+    for a, b in zip(ladder, ladder[1:]):
+        if a <= r <= b:
+            # |log r - log a| vs |log b - log r|  <=>  r*r vs a*b, exactly
+            return b if r * r >= a * b else a
+    raise AssertionError("unreachable")
+
+
 def normalise(params, settings, accept):
     d = params.get("dpr", 10)
     key = {}
@@ -313,7 +338,8 @@ def normalise(params, settings, accept):
         W = snap_up(wp, settings["widths"])
         key["w"] = W
         if hp is not None:
-            H = (hp * W * 2 + wp) // (2 * wp)
+            ratio = snap_aspect(Fraction(hp, wp))
+            H = math.floor(W * ratio + Fraction(1, 2))  # round half up
             key["h"] = min(max(H, 1), MAX_DIM)
     elif hp is not None:
         key["h"] = snap_up(hp, settings["widths"])
@@ -721,7 +747,7 @@ def cases():
     add("acc-leading-space", BASE, " image/webp", note="fields are never trimmed by the reader")
 
     # ---------------------------------------------------------- width / height normalisation
-    group("normalisation: w snapped up (capped), h keeps the aspect ratio, h alone snapped up")
+    group("normalisation: w snapped up (capped), h = w x the snapped aspect ratio, h alone snapped up")
     norm = [
         ("norm-w-31", "w=31"), ("norm-w-100", "w=100"), ("norm-w-799", "w=799"),
         ("norm-w-829", "w=829"), ("norm-w-2049", "w=2049"), ("norm-w-5000", "w=5000"),
@@ -738,6 +764,22 @@ def cases():
     ]
     for name, q in norm:
         add(name, BASE + "?" + q)
+
+    group("aspect ratio: h/w snaps to 19 fixed ratios (log scale), so h cannot multiply the keys")
+    for r in ASPECT_RATIOS:
+        rw, rh = (int(x) for x in r.split(":"))
+        add("aspect-exact-%s-%s" % (rw, rh), BASE + "?w=640&h=%d&fit=cover" % (640 * rh // rw))
+    for hv in (1, 100, 150, 184, 185, 200, 213, 274, 275):
+        add("aspect-w640-h%d" % hv, BASE + "?w=640&h=%d&fit=cover" % hv,
+            note="w=640&h=1..200 is at most two keys (4:1 and 3:1)" if hv == 1 else None)
+    add("aspect-below-boundary", BASE + "?w=1000&h=894", note="(0.894)^2 < 0.8 = (5:4)*(1:1): 5:4")
+    add("aspect-above-boundary", BASE + "?w=1000&h=895", note="(0.895)^2 >= 0.8: 1:1")
+    add("aspect-beyond-wide", BASE + "?w=8192&h=1", note="below 4:1 stays 4:1: 3840x960")
+    add("aspect-beyond-tall", BASE + "?w=1&h=8192", note="above 1:4 stays 1:4: 32x128")
+    add("aspect-tall-clamped", BASE + "?w=3000&h=8192", note="3840 x 4 = 15360, clamped to 8192")
+    add("aspect-dpr", BASE + "?w=300&h=169&dpr=2", note="600x338 -> 16:9 at 640: h=360")
+    add("aspect-odd-width", BASE + "?w=100&h=133", settings="widths=101",
+        note="3:4 at 101: 134.67 -> 135")
 
     # ---------------------------------------------------------- settings
     group("custom ALLOWED_WIDTHS / QUALITY_STEPS (given like the environment variables)")
@@ -913,11 +955,14 @@ def self_check():
     assert snap_up(801, DEFAULT_WIDTHS) == 828 and snap_up(9999, DEFAULT_WIDTHS) == 3840
     d = parse_settings("-")
     k, _ = normalise({"w": 700, "h": 500}, d, "")
-    assert k == {"w": 750, "h": 536, "fmt": "original"}, k   # 500*750/700 = 535.71
+    # 500/700 = 0.714 lies between 3:2 (0.667) and 4:3 (0.75); 0.714^2 = 0.510 >= 0.667*0.75 = 0.5
+    assert k == {"w": 750, "h": 563, "fmt": "original"}, k   # 750*3/4 = 562.5 -> 563
     k, _ = normalise({"w": 3, "h": 1}, d, "")
-    assert k["w"] == 32 and k["h"] == 11, k                   # 32/3 = 10.67 -> 11
+    assert k["w"] == 32 and k["h"] == 11, k                   # exactly 3:1; 32/3 = 10.67 -> 11
     k, _ = normalise({"w": 8192, "h": 1}, d, "")
-    assert k["h"] == 1, k                                     # 3840/8192 = 0.47 -> 0 -> 1
+    assert k["h"] == 960, k                                   # below 4:1 stays 4:1: 3840/4
+    assert snap_aspect(Fraction(894, 1000)) == Fraction(4, 5)
+    assert snap_aspect(Fraction(895, 1000)) == 1
     assert negotiate(CHROME) == "auto-avif" and negotiate("*/*") == "original"
     assert negotiate("image/avif;q=0, image/webp") == "auto-webp"
     # RFC 4231 test case 2, through the same base64url step.

@@ -2,6 +2,7 @@
 // allowed values) and normalisation against the settings (anti cache-busting).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -19,6 +20,18 @@ std::optional<Fit> parse_fit(std::string_view text);
 std::string_view to_string(Fit f);
 
 inline constexpr int kMaxDimension = 8192;
+
+// With both w and h given, the requested aspect ratio (h/w) snaps to the
+// nearest of these (w:h, ordered by h/w), so h cannot open an unbounded key
+// space: each width has at most kAspectRatios.size() heights.
+struct AspectRatio {
+  std::int64_t w;
+  std::int64_t h;
+};
+inline constexpr std::array<AspectRatio, 19> kAspectRatios{{
+    {4, 1}, {3, 1}, {21, 9}, {2, 1}, {16, 9}, {16, 10}, {3, 2}, {4, 3}, {5, 4}, {1, 1},
+    {4, 5}, {3, 4}, {2, 3}, {10, 16}, {9, 16}, {1, 2}, {9, 21}, {1, 3}, {1, 4},
+}};
 
 // As requested, validated, before normalisation.
 struct TransformParams {
@@ -38,7 +51,7 @@ Result<TransformParams> parse_params(const std::vector<RawParam>& query);
 // After normalisation: what the output depends on (besides the format).
 struct NormalizedParams {
   std::optional<int> w;  // dpr applied, snapped up to allowed_widths
-  std::optional<int> h;  // dpr applied; aspect kept when w given, else snapped
+  std::optional<int> h;  // dpr applied; with w: w x the snapped aspect ratio, else snapped
   Fit fit = Fit::Inside;
   bool fit_in_key = false;   // false when default or meaningless (no w/h)
   RequestedFormat fmt = RequestedFormat::Auto;

@@ -12,7 +12,7 @@ namespace nic {
 inline constexpr std::size_t kMaxTargetLength = 8192;
 inline constexpr std::size_t kMaxFilenameBytes = 255;
 
-enum class RouteKind : std::uint8_t { Image, Proxy, CachePurge, Health, Stats, Metrics };
+enum class RouteKind : std::uint8_t { Image, Proxy, CachePurge, Health, Stats, Metrics, Page };
 std::string_view to_string(RouteKind kind);  // "image", "proxy", ... (metrics label)
 
 struct ImagePath {
@@ -30,7 +30,8 @@ struct Route {
 };
 
 // GET|HEAD /img/{ws}/{id}/{filename}; GET /api/v1/proxy; DELETE /api/v1/cache;
-// GET /health; GET /api/v1/stats; GET /metrics. Target longer than
+// GET /health; GET /api/v1/stats; GET /metrics; GET|HEAD / and /page/... (the
+// CDN's own page; which files exist is the origin's business). Target longer than
 // kMaxTargetLength -> URL_TOO_LONG; unknown path -> NOT_FOUND; wrong method ->
 // METHOD_NOT_ALLOWED; bad /img path -> INVALID_PATH.
 Result<Route> route(std::string_view method, std::string_view target);

@@ -261,7 +261,8 @@ def transforms_floor(nic, items, work):
     outs = [os.path.join(work, f"floor-{i:02d}.avif") for i in range(len(items))]
     c0, t0 = children_cpu(), time.perf_counter()
     for it, out in zip(items, outs):
-        subprocess.run([nic, "transform", it["path"], out, "--w", str(WIDTH), "--fmt", "avif"], check=True)
+        subprocess.run([nic, "transform", it["path"], out, "--w", str(WIDTH), "--fmt", "avif"], check=True,
+                       stdout=subprocess.DEVNULL)
     return children_cpu() - c0, time.perf_counter() - t0, outs
 
 
@@ -297,7 +298,8 @@ def part_cold(ctx):
     same = 0
     for t, ref in zip(targets, refs):
         same += o.get(t, {"Accept": BROWSER_ACCEPT}).body == open(ref, "rb").read()
-    row = {"requests": r["issued"], "ok": r["statuses"].get("200", 0), "wall": r["seconds"],
+    row = {"requests": r["issued"], "ok": r["statuses"].get("200", 0), "statuses": r["statuses"],
+           "errors": r["errors"], "wall": r["seconds"],
            "p50": r["p50_us"], "p99": r["p99_us"], "max": r["max_us"],
            "notion": c["notion_calls"], "downloads": c["s3_downloads"], "transforms": transforms, "avif": avif,
            "writes": writes, "rss": herd.peak_rss(o.proc.pid), "fds": sampler.max_fds,
@@ -307,6 +309,13 @@ def part_cold(ctx):
     print(row, flush=True)
     ctx.warm_origin = (o, targets)  # the mixed part may reuse it: every variant is in memory now
     return row
+
+
+def other_answers(r):
+    parts = [f"{n}x {code}" for code, n in sorted(r["statuses"].items()) if code != "200"]
+    if r["errors"]:
+        parts.append(f"{r['errors']} failed")
+    return ", ".join(parts) or "none"
 
 
 def section_cold(r):
@@ -330,10 +339,10 @@ def section_cold(r):
         f"time is `nic transform IN OUT --w {WIDTH} --fmt avif` on the same {CORPUS_SIZE} files, one after another, "
         f"in the same run ({r['same']} of {CORPUS_SIZE} variants the origin served are byte-identical to it).",
         "",
-        "| requests | 200s | Notion calls | downloads | transforms (avif) | variant writes | wall | floor | wall/floor "
-        "| p50 | p99 | peak RSS | server CPU |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {r['requests']} | {r['ok']} | {r['notion']} | {r['downloads']} | {r['transforms']} ({r['avif']}) | "
+        "| requests | 200s | other answers | Notion calls | downloads | transforms (avif) | variant writes | wall | floor "
+        "| wall/floor | p50 | p99 | peak RSS | server CPU |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {r['requests']} | {r['ok']} | {other_answers(r)} | {r['notion']} | {r['downloads']} | {r['transforms']} ({r['avif']}) | "
         f"{r['writes']} | {r['wall']:.2f} s | {r['floor']:.2f} s | {ratio:.2f} | {ms(r['p50'])} | {ms(r['p99'])} | "
         f"{mb(r['rss'])} | {r['server_cpu']:.2f} s |",
         "",

@@ -12,6 +12,7 @@ PKGS=(
   libboost1.81-dev libcurl4-openssl-dev libssl-dev
   libjpeg62-turbo-dev libturbojpeg0-dev libspng-dev libwebp-dev libavif-dev libgif-dev zlib1g-dev libdeflate-dev
   python3 curl
+  radosgw ceph-mon ceph-osd ceph-common
 )
 
 missing=()

@@ -5,7 +5,9 @@
 #   2. CPU time per request in the worker's decision path (hit, miss, herd,
 #      errors), with the JS glue alone as the baseline;
 #   3. an edge herd table: N concurrent requests for one uncached image ->
-#      origin requests, against a plain caching worker as the baseline.
+#      origin requests, against a plain caching worker as the baseline;
+#   4. herd memory: 300 followers of a 2 MB image -> workerd's peak RSS, against
+#      the worker as it was before (one ArrayBuffer copy per follower).
 # Usage: bench/edge/run.sh [path/to/nic_edge.wasm]   (default: wasm/dist/nic_edge.wasm)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,3 +40,7 @@ echo
 echo "## Edge herd (miniflare/workerd, one isolate)"
 echo
 NIC_EDGE_WASM="$wasm" node bench/edge/herd.mjs
+echo
+echo "## Herd memory (miniflare/workerd, one isolate)"
+echo
+NIC_EDGE_WASM="$wasm" node bench/edge/memory.mjs

@@ -100,6 +100,20 @@ Status check_s3_settings(Config& c) {
   return Ok{};
 }
 
+// ---- hardening (issues 8 and 9): kept apart to ease merging with other settings.
+Status load_hardening_settings(Config& c, Reader& r) {
+  if (r.get("MAX_CONNECTIONS")) c.max_connections_explicit = true;
+  r.integer("MAX_CONNECTIONS", c.max_connections, 1, 1000000);
+  r.string("EDGE_SECRET", c.edge_secret);
+  c.edge_secret = trim(c.edge_secret);
+  if (!c.edge_secret.empty() && c.edge_secret.size() < 16) {
+    return bad("EDGE_SECRET", "too short to be a secret: use at least 16 characters (e.g. openssl rand -hex 32)");
+  }
+  r.integer("RATE_LIMIT_IMAGE_MISS", c.rate_limit_image_miss, 0, 1LL << 40);
+  if (r.error) return *r.error;
+  return Ok{};
+}
+
 }  // namespace
 
 EnvGetter process_env() {
@@ -230,6 +244,7 @@ Result<Config> load_config(const EnvGetter& env) {
     else return bad("NIC_COALESCING", "expected on|off, got '" + s + "'");
   }
   if (r.error) return *r.error;
+  if (auto s = load_hardening_settings(c, r); !s) return s.take_error();
   return c;
 }
 
@@ -297,6 +312,10 @@ std::string describe_config(const Config& c) {
   line("QUALITY_STEPS", join(c.core.quality_steps, num));
   line("SOURCE_TTL_SECONDS", num(c.source_ttl_seconds));
   line("NIC_COALESCING", c.coalescing ? "on" : "off");
+  // hardening
+  line("MAX_CONNECTIONS", num(c.max_connections));
+  line("EDGE_SECRET", mask(c.edge_secret));
+  line("RATE_LIMIT_IMAGE_MISS", num(c.rate_limit_image_miss));
   return out;
 }
 

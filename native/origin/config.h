@@ -53,7 +53,7 @@ struct Config {
   double notion_rps = 3.0;
 
   std::uint64_t memory_cache_bytes = 268435456;
-  std::uint64_t cache_max_bytes = 0;  // 0 = no cap
+  std::uint64_t cache_max_bytes = 10737418240ULL;  // 10 GiB; 0 = no cap
   std::uint64_t max_input_pixels = 50000000;
   std::int64_t follower_timeout_ms = 20000;
   int worker_threads = 2;
@@ -64,6 +64,16 @@ struct Config {
   CoreSettings core;
   std::int64_t source_ttl_seconds = 3600;
   bool coalescing = true;  // NIC_COALESCING=off: benchmark baseline only
+
+  // ---- hardening (issues 8 and 9): connections, the edge's client address, miss limits.
+  // Open connections at most; beyond it the listener stops accepting until one closes.
+  int max_connections = 4096;
+  bool max_connections_explicit = false;  // set by MAX_CONNECTIONS (else clamped to the fd limit)
+  // Shared with the edge: X-Client-IP is trusted only on requests whose X-Edge-Secret equals it.
+  std::string edge_secret;
+  // Per client per minute: /img requests that start work (not in memory, not stored, no flight
+  // in the air for their key); 0 = no limit.
+  std::int64_t rate_limit_image_miss = 600;
 };
 
 using EnvGetter = std::function<std::optional<std::string>(std::string_view)>;

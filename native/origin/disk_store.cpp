@@ -9,6 +9,11 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <set>
+
+#include "log.h"
+#include "nic/cache_key.h"
+#include "nic/sha256.h"
 
 namespace nic::origin {
 namespace fs = std::filesystem;
@@ -102,7 +107,7 @@ bool parse_num(std::string_view s, T& out) {
 
 }  // namespace
 
-std::string serialize_meta(const EntryMeta& m) {
+std::string serialize_meta(const EntryMeta& m, std::string_view sha256) {
   std::string out = "nic-meta 1\n";
   out += "key=" + m.key + "\n";
   out += "content_type=" + m.content_type + "\n";
@@ -112,10 +117,16 @@ std::string serialize_meta(const EntryMeta& m) {
   out += "created=" + std::to_string(m.created) + "\n";
   out += "resolved_by=" + m.resolved_by + "\n";
   out += "upstream=" + m.upstream + "\n";
+  if (!sha256.empty()) {
+    out += "sha256=";
+    out += sha256;
+    out += "\n";
+  }
   return out;
 }
 
-std::optional<EntryMeta> parse_meta(std::string_view text) {
+std::optional<EntryMeta> parse_meta(std::string_view text, std::string* sha256) {
+  if (sha256) sha256->clear();
   if (!text.starts_with("nic-meta 1\n")) return std::nullopt;
   text.remove_prefix(11);
   EntryMeta m;
@@ -148,6 +159,8 @@ std::optional<EntryMeta> parse_meta(std::string_view text) {
       m.resolved_by = value;
     } else if (name == "upstream") {
       m.upstream = value;
+    } else if (name == "sha256" && sha256) {
+      *sha256 = value;
     }
   }
   if (!has_key || !has_size) return std::nullopt;
@@ -184,48 +197,80 @@ void DiskStore::remove_files(const std::string& hash) const {
 Status DiskStore::scan() {
   struct Found {
     EntryMeta meta;
+    std::string sha256;
     fs::file_time_type time;
     std::string hash;
   };
-  std::vector<Found> found;
+  // Pass 1: what is there. Only our own names are touched; anything else is left alone.
+  std::set<std::string> bins;
+  std::set<std::string> metas;
   std::error_code ec;
   for (fs::recursive_directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
     if (it.depth() > 2 || !it->is_regular_file(ec)) continue;
     const std::string name = it->path().filename().string();
     const std::string full = it->path().string();
-    if (name.find(".tmp.") != std::string::npos) {
+    if (name.size() > 64 && valid_hash(name.substr(0, 64)) && name.find(".tmp.") != std::string::npos) {
       ::unlink(full.c_str());  // an interrupted write
       ++stats_.removed_at_start;
       continue;
     }
-    if (name.size() != 64 + 4 || !name.ends_with(".bin")) continue;
+    if (name.size() < 64 + 4) continue;
     const std::string hash = name.substr(0, 64);
+    const std::string_view ext = std::string_view(name).substr(64);
     if (!valid_hash(hash) || it->path().parent_path().string() != folder(hash)) continue;
-    auto text = read_small_file(path(hash, ".meta"));
-    std::optional<EntryMeta> meta = text ? parse_meta(*text) : std::nullopt;
+    if (ext == ".bin") bins.insert(hash);
+    else if (ext == ".meta") metas.insert(hash);
+  }
+  if (ec) return make_error(ErrorCode::Internal, "CACHE_DIR: cannot scan " + dir_ + ": " + ec.message());
+  // Pass 2: an entry is a data file and a complete sidecar that agree; every
+  // other combination is an orphan of a crash and goes.
+  std::vector<Found> found;
+  std::set<std::string> all = bins;
+  all.insert(metas.begin(), metas.end());
+  for (const std::string& hash : all) {
+    bool good = bins.count(hash) && metas.count(hash);
+    std::string sha;
+    std::optional<EntryMeta> meta;
     std::error_code size_ec;
-    const auto size = fs::file_size(it->path(), size_ec);
-    if (!meta || size_ec || size != meta->size) {
-      remove_files(hash);  // a data file without a complete sidecar
+    fs::file_time_type time{};
+    if (good) {
+      auto text = read_small_file(path(hash, ".meta"));
+      meta = text ? parse_meta(*text, &sha) : std::nullopt;
+      const auto size = fs::file_size(path(hash, ".bin"), size_ec);
+      good = meta && !size_ec && size == meta->size && valid_hash(sha) &&
+             nic::cache_key_hash(meta->key) == hash;  // a sidecar naming another key is not this entry
+      if (good) time = fs::last_write_time(path(hash, ".bin"), size_ec);
+    }
+    if (!good) {
+      remove_files(hash);
       ++stats_.removed_at_start;
       continue;
     }
-    found.push_back({std::move(*meta), fs::last_write_time(it->path(), size_ec), hash});
+    found.push_back({std::move(*meta), std::move(sha), time, hash});
   }
-  if (ec) return make_error(ErrorCode::Internal, "CACHE_DIR: cannot scan " + dir_ + ": " + ec.message());
   // Oldest first, so the newest end up at the LRU's front.
   std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.time < b.time; });
   std::lock_guard lock(mu_);
   for (auto& f : found) {
     lru_.push_front(f.hash);
     stats_.bytes += f.meta.size;
-    index_[f.hash] = Item{std::move(f.meta), lru_.begin()};
+    index_[f.hash] = Item{std::move(f.meta), std::move(f.sha256), lru_.begin()};
   }
   stats_.entries = index_.size();
   std::vector<std::string> victims;
   evict_locked(victims);
   for (const auto& h : victims) remove_files(h);
   return Ok{};
+}
+
+void DiskStore::discard(const std::string& hash, const std::string& why) {
+  {
+    std::lock_guard lock(mu_);
+    forget_locked(hash);
+    ++stats_.read_errors;
+  }
+  remove_files(hash);
+  log(LogLevel::Warn, "CACHE_DIR entry " + hash + " dropped: " + why);
 }
 
 bool DiskStore::writable() const { return ::access(dir_.c_str(), W_OK | X_OK) == 0; }
@@ -258,11 +303,13 @@ std::optional<EntryMeta> DiskStore::meta(const std::string& hash) {
 
 std::optional<DiskStore::Hit> DiskStore::read(const std::string& hash) {
   EntryMeta meta;
+  std::string sha;
   {
     std::lock_guard lock(mu_);
     const auto it = index_.find(hash);
     if (it == index_.end()) return std::nullopt;
     meta = it->second.meta;
+    sha = it->second.sha256;
     lru_.splice(lru_.begin(), lru_, it->second.lru);
   }
   const std::string p = path(hash, ".bin");
@@ -280,12 +327,23 @@ std::optional<DiskStore::Hit> DiskStore::read(const std::string& hash) {
     if (n <= 0) return std::nullopt;
     done += static_cast<std::size_t>(n);
   }
+  // The bytes must be the ones this sidecar was written for: its ETag and
+  // type describe them. Anything else (another write's data, damage) is a miss.
+  const std::string_view text(reinterpret_cast<const char*>(bytes->data()), bytes->size());
+  if (sha256_hex(text) != sha) {
+    discard(hash, "data does not match the SHA-256 its sidecar records");
+    return std::nullopt;
+  }
   return Hit{std::move(meta), std::move(bytes)};
 }
 
 Status DiskStore::write(const std::string& hash, EntryMeta meta, std::span<const std::uint8_t> bytes) {
   if (!valid_hash(hash)) return make_error(ErrorCode::Internal, "bad storage hash");
+  if (nic::cache_key_hash(meta.key) != hash) {
+    return make_error(ErrorCode::Internal, "storage key '" + meta.key + "' does not hash to " + hash);
+  }
   meta.size = bytes.size();
+  std::string sha = sha256_hex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   std::error_code ec;
   fs::create_directories(folder(hash), ec);
   if (ec) return make_error(ErrorCode::Internal, "cannot create " + folder(hash) + ": " + ec.message());
@@ -303,7 +361,7 @@ Status DiskStore::write(const std::string& hash, EntryMeta meta, std::span<const
     forget_locked(hash);
   }
   if (auto s = write_atomically(bin + suffix, bin, bytes); !s) return s;
-  const std::string text = serialize_meta(meta);
+  const std::string text = serialize_meta(meta, sha);
   const auto* p = reinterpret_cast<const std::uint8_t*>(text.data());
   if (auto s = write_atomically(sidecar + suffix, sidecar, {p, text.size()}); !s) {
     ::unlink(bin.c_str());
@@ -315,7 +373,7 @@ Status DiskStore::write(const std::string& hash, EntryMeta meta, std::span<const
     forget_locked(hash);
     lru_.push_front(hash);
     stats_.bytes += meta.size;
-    index_[hash] = Item{std::move(meta), lru_.begin()};
+    index_[hash] = Item{std::move(meta), std::move(sha), lru_.begin()};
     stats_.entries = index_.size();
     ++stats_.writes;
     evict_locked(victims);
@@ -325,12 +383,14 @@ Status DiskStore::write(const std::string& hash, EntryMeta meta, std::span<const
 }
 
 Status DiskStore::update_meta(const std::string& hash, const EntryMeta& meta) {
+  std::string sha;
   {
     std::lock_guard lock(mu_);
     const auto it = index_.find(hash);
-    if (it == index_.end() || it->second.meta.size != meta.size) {
+    if (it == index_.end() || it->second.meta.size != meta.size || it->second.meta.key != meta.key) {
       return make_error(ErrorCode::Internal, "no such entry");
     }
+    sha = it->second.sha256;
   }
   const std::string sidecar = path(hash, ".meta");
   std::uint64_t n = 0;
@@ -338,7 +398,7 @@ Status DiskStore::update_meta(const std::string& hash, const EntryMeta& meta) {
     std::lock_guard lock(mu_);
     n = ++tmp_counter_;
   }
-  const std::string text = serialize_meta(meta);
+  const std::string text = serialize_meta(meta, sha);
   const auto* p = reinterpret_cast<const std::uint8_t*>(text.data());
   if (auto s = write_atomically(sidecar + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(n),
                                 sidecar, {p, text.size()});
@@ -347,7 +407,7 @@ Status DiskStore::update_meta(const std::string& hash, const EntryMeta& meta) {
   }
   std::lock_guard lock(mu_);
   const auto it = index_.find(hash);
-  if (it != index_.end()) it->second.meta = meta;
+  if (it != index_.end() && it->second.sha256 == sha) it->second.meta = meta;
   return Ok{};
 }
 

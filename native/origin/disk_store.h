@@ -1,10 +1,16 @@
 // The filesystem tier (CACHE_DIR). Each entry is {hash}.bin plus a {hash}.meta
 // sidecar in folders sharded by the first hex digits of the key hash. Writes go
 // to a temporary file, are fsynced and renamed, the sidecar last, and the index
-// only learns of an entry once both are in place, so a half-written file is
-// never served. The index is rebuilt from the sidecars at start-up, which is
-// also when leftovers of interrupted writes are removed. CACHE_MAX_BYTES evicts
-// the least recently used entries.
+// only learns of an entry once both are in place. The sidecar records the
+// SHA-256 of the bytes, and every read checks it: a crash between the two
+// renames, two writers of one hash (two processes sharing CACHE_DIR) or a
+// damaged file can pair bytes with another write's sidecar, and such an entry
+// is a miss (and removed), never served with the wrong ETag or type. An entry
+// whose key does not hash to its file name is never indexed. The index is
+// rebuilt from the sidecars at start-up, which is also when orphans are swept:
+// temporary files, data without a sidecar, sidecars without data, and sidecars
+// that are incomplete or name another key. CACHE_MAX_BYTES evicts the least
+// recently used entries.
 #pragma once
 
 #include <cstdint>
@@ -24,8 +30,10 @@
 
 namespace nic::origin {
 
-std::string serialize_meta(const EntryMeta& meta);
-std::optional<EntryMeta> parse_meta(std::string_view text);
+// The sidecar's text; `sha256` (lower-case hex of the bytes) is written when given.
+std::string serialize_meta(const EntryMeta& meta, std::string_view sha256 = {});
+// `sha256` (optional) receives the recorded hash, empty when the sidecar has none.
+std::optional<EntryMeta> parse_meta(std::string_view text, std::string* sha256 = nullptr);
 
 using DiskStoreStats = StoreStats;
 
@@ -54,11 +62,14 @@ class DiskStore final : public Store {
   std::string folder(const std::string& hash) const;
   std::string path(const std::string& hash, std::string_view ext) const;
   void remove_files(const std::string& hash) const;
+  // A read found the files not matching the index: forget the entry, remove its files.
+  void discard(const std::string& hash, const std::string& why);
   void evict_locked(std::vector<std::string>& victims);
   void forget_locked(const std::string& hash);
 
   struct Item {
     EntryMeta meta;
+    std::string sha256;  // of the bytes, from the sidecar
     std::list<std::string>::iterator lru;
   };
   std::string dir_;

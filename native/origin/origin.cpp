@@ -12,6 +12,7 @@
 #include "nic/format.h"
 #include "nic/notion_url.h"
 #include "nic/percent.h"
+#include "nic/response_policy.h"
 #include "nic/route.h"
 #include "nic/sha256.h"
 #include "nic/url.h"
@@ -78,23 +79,28 @@ std::string variant_prefix(std::string_view workspace, std::string_view id) {
   return p;
 }
 
-// Fills image.header_block: the headers every 200 for this entry carries.
+nic::ImageEntry entry_of(const StoredImage& image, std::string_view cache_control) {
+  nic::ImageEntry e;
+  e.content_type = image.content_type;
+  e.etag = image.etag;
+  e.cache_control = cache_control;
+  e.cache_key = image.key;
+  e.original_size = image.original_size;
+  e.optimized_size = image.bytes ? image.bytes->size() : 0;
+  return e;
+}
+
+// Fills image.header_block: the headers every 200 for this entry carries
+// (the shared policy's entry headers, rendered once when it is stored).
 void seal(StoredImage& image, std::string_view cache_control) {
   std::string& b = image.header_block;
   b.clear();
-  b += "ETag: ";
-  b += image.etag;
-  b += "\r\nCache-Control: ";
-  b += cache_control;
-  b += "\r\nContent-Type: ";
-  b += image.content_type;
-  b += "\r\nX-Cache-Key: ";
-  b += image.key;
-  b += "\r\nX-Original-Size: ";
-  b += std::to_string(image.original_size);
-  b += "\r\nX-Optimized-Size: ";
-  b += std::to_string(image.bytes ? image.bytes->size() : 0);
-  b += "\r\n";
+  for (const auto& [name, value] : entry_headers(entry_of(image, cache_control))) {
+    b += name;
+    b += ": ";
+    b += value;
+    b += "\r\n";
+  }
 }
 
 bool constant_time_string_equal(std::string_view a, std::string_view b) {
@@ -104,16 +110,6 @@ bool constant_time_string_equal(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
-
-std::string_view to_string(Tier tier) {
-  switch (tier) {
-    case Tier::Memory: return "MEMORY";
-    case Tier::Storage: return "STORAGE";
-    case Tier::Origin: return "ORIGIN";
-    case Tier::Coalesced: return "COALESCED";
-  }
-  return "ORIGIN";
-}
 
 struct Origin::Context {
   Request req;
@@ -178,6 +174,10 @@ void Origin::stop() {
   if (transform_pool_) transform_pool_->stop();
 }
 
+std::size_t Origin::discard_queued() {
+  return (fetch_pool_ ? fetch_pool_->discard_queued() : 0) + (transform_pool_ ? transform_pool_->discard_queued() : 0);
+}
+
 std::size_t Origin::inflight() const { return variant_flights_.inflight() + source_flights_.inflight(); }
 
 // ---------------------------------------------------------------- responses
@@ -186,27 +186,7 @@ void Origin::finish(const Ctx& ctx, Response response) {
   if (ctx->replied.exchange(true)) return;
   response.headers.emplace_back("X-Request-Id", ctx->request_id);
   for (auto& h : ctx->extra_headers) response.headers.push_back(h);
-  if (!ctx->req.origin.empty()) {
-    bool any = false;
-    bool listed = false;
-    for (const auto& o : config_.cors_origins) {
-      any = any || o == "*";
-      listed = listed || o == ctx->req.origin;
-    }
-    if (any) {
-      response.headers.emplace_back("Access-Control-Allow-Origin", "*");
-    } else if (listed) {
-      response.headers.emplace_back("Access-Control-Allow-Origin", ctx->req.origin);
-      bool merged = false;
-      for (auto& [name, value] : response.headers) {
-        if (name == "Vary") {
-          value += ", Origin";
-          merged = true;
-        }
-      }
-      if (!merged) response.headers.emplace_back("Vary", "Origin");
-    }
-  }
+  apply_cors(response.headers, cors_decision(config_.cors_origins, ctx->req.origin));
   response.head = ctx->head;
   metrics_.request(ctx->route_label, response.status);
   ctx->reply(std::move(response));
@@ -236,16 +216,12 @@ void Origin::respond_json(const Ctx& ctx, int status, std::string body) {
 
 void Origin::respond_image(const Ctx& ctx, const ImageRequest& ireq, const SharedImage& image, Tier tier,
                            Tier leader_tier) {
+  const Delivery delivery{tier, leader_tier, ireq.vary_accept};
   Response r;
-  const bool hit = tier == Tier::Memory || tier == Tier::Storage ||
-                   (tier == Tier::Coalesced && (leader_tier == Tier::Memory || leader_tier == Tier::Storage));
-  r.headers.reserve(12);
   const bool not_modified = !ctx->req.if_none_match.empty() && if_none_match(ctx->req.if_none_match, image->etag);
   if (!not_modified && !image->header_block.empty() && image->key == ireq.key) {
-    // A 200 from a stored entry: its fixed headers were built when it was stored.
-    if (ireq.vary_accept) r.headers.emplace_back("Vary", "Accept");
-    r.headers.emplace_back("X-Cache", hit ? "HIT" : "MISS");
-    r.headers.emplace_back("X-Cache-Tier", std::string(to_string(tier)));
+    // A 200 from a stored entry: its fixed headers were rendered when it was stored.
+    r.headers = delivery_headers(delivery);
     r.status = 200;
     r.preformatted = image->header_block;
     r.keep = image;
@@ -253,21 +229,13 @@ void Origin::respond_image(const Ctx& ctx, const ImageRequest& ireq, const Share
     finish(ctx, std::move(r));
     return;
   }
-  r.headers.emplace_back("ETag", image->etag);
-  r.headers.emplace_back("Cache-Control", image_cache_control_);
-  if (ireq.vary_accept) r.headers.emplace_back("Vary", "Accept");
-  r.headers.emplace_back("X-Cache", hit ? "HIT" : "MISS");
-  r.headers.emplace_back("X-Cache-Tier", std::string(to_string(tier)));
-  r.headers.emplace_back("X-Cache-Key", ireq.key);
-  r.headers.emplace_back("X-Original-Size", std::to_string(image->original_size));
-  r.headers.emplace_back("X-Optimized-Size", std::to_string(image->bytes->size()));
-  if (not_modified) {
-    r.status = 304;
-    r.no_body = true;
-  } else {
-    r.status = 200;
-    r.headers.emplace_back("Content-Type", image->content_type);
+  auto decided = image_response(entry_of(*image, image_cache_control_), delivery, ctx->req.if_none_match);
+  r.status = decided.status;
+  r.headers = std::move(decided.headers);
+  if (decided.body) {
     r.body = image->bytes;
+  } else {
+    r.no_body = true;
   }
   finish(ctx, std::move(r));
 }
@@ -327,11 +295,9 @@ void Origin::handle(Request request, Reply reply) {
   if (ctx->req.method == "OPTIONS") {
     ctx->route_label = "preflight";
     Response r;
-    r.status = 204;
+    r.status = kPreflightStatus;
     r.no_body = true;
-    r.headers = {{"Access-Control-Allow-Methods", "GET, HEAD, DELETE, OPTIONS"},
-                 {"Access-Control-Allow-Headers", "Authorization, X-API-Key, If-None-Match"},
-                 {"Access-Control-Max-Age", "86400"}};
+    r.headers = preflight_headers(cors_decision(config_.cors_origins, ctx->req.origin));
     finish(ctx, std::move(r));
     return;
   }

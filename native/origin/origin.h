@@ -23,6 +23,7 @@
 #include "request_memo.h"
 #include "metrics.h"
 #include "nic/cache_key.h"
+#include "nic/response_policy.h"
 #include "notion_client.h"
 #include "rate_limiter.h"
 #include "url_registry.h"
@@ -56,9 +57,6 @@ struct Response {
 
 using Reply = std::function<void(Response)>;
 
-enum class Tier : std::uint8_t { Memory, Storage, Origin, Coalesced };
-std::string_view to_string(Tier tier);
-
 // What a variant flight yields: the image and where the leader found it.
 struct VariantOutcome {
   SharedImage image;
@@ -81,6 +79,8 @@ class Origin {
 
   // Stops the pools after the queued work ran (graceful shutdown).
   void stop();
+  // Shutdown past its deadline (the server answered those requests 503): drop the queued jobs.
+  std::size_t discard_queued();
 
   const Config& config() const { return config_; }
   Metrics& metrics() { return metrics_; }

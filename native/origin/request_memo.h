@@ -3,7 +3,10 @@
 // process runs), yet it costs more than the rest of a memory hit together:
 // percent-decoding, normalising, negotiating and the SHA-256 of the key.
 // A URL asked again (a popular image) skips it. Only successful preparations
-// are kept; the memo is bounded by entry count (a full shard is emptied).
+// are kept. Strangers choose the targets and the Accept headers (up to the
+// server's 32 KiB header limit), so the memo is bounded in entries and in
+// bytes: a full shard is emptied, and an entry larger than 1/64 of a shard's
+// bytes (a giant Accept header, say) is not kept at all.
 #pragma once
 
 #include <array>
@@ -24,7 +27,26 @@ class RequestMemo {
   using Prepared = std::shared_ptr<const ImageRequest>;
   static constexpr std::size_t kShards = 16;
 
-  explicit RequestMemo(std::size_t max_entries) : per_shard_(max_entries / kShards) {}
+  static constexpr std::size_t kDefaultMaxBytes = 8u << 20;
+
+  explicit RequestMemo(std::size_t max_entries, std::size_t max_bytes = kDefaultMaxBytes)
+      : per_shard_(max_entries / kShards), per_shard_bytes_(max_bytes / kShards) {}
+
+  // What an entry holds on the heap, roughly: both strings, the prepared
+  // request's strings, and the node and control block overheads.
+  static std::size_t cost(std::string_view target, std::string_view accept, const ImageRequest& r) {
+    return target.size() + accept.size() + sizeof(Entry) + 64 + sizeof(ImageRequest) + 32 + r.key.size() +
+           r.key_hash.size() + r.image.workspace.size() + r.image.id.size() + r.image.filename.size();
+  }
+
+  std::size_t bytes() const {
+    std::size_t total = 0;
+    for (const Shard& s : shards_) {
+      std::lock_guard lock(s.mu);
+      total += s.bytes;
+    }
+    return total;
+  }
 
   Prepared get(std::string_view target, std::string_view accept) {
     if (per_shard_ == 0) return nullptr;
@@ -38,12 +60,22 @@ class RequestMemo {
   }
 
   void put(std::string_view target, std::string_view accept, Prepared prepared) {
-    if (per_shard_ == 0) return;
+    if (per_shard_ == 0 || !prepared) return;
+    const std::size_t c = cost(target, accept, *prepared);
+    if (c > per_shard_bytes_ / 64) return;
     const std::uint64_t h = hash(target, accept);
     Shard& s = shards_[h % kShards];
     std::lock_guard lock(s.mu);
-    if (s.map.size() >= per_shard_) s.map.clear();
-    s.map.insert_or_assign(h, Entry{std::string(target), std::string(accept), std::move(prepared)});
+    if (const auto it = s.map.find(h); it != s.map.end()) {
+      s.bytes -= it->second.cost;
+      s.map.erase(it);
+    }
+    if (s.map.size() >= per_shard_ || s.bytes + c > per_shard_bytes_) {
+      s.map.clear();
+      s.bytes = 0;
+    }
+    s.map.emplace(h, Entry{std::string(target), std::string(accept), std::move(prepared), c});
+    s.bytes += c;
   }
 
  private:
@@ -51,10 +83,12 @@ class RequestMemo {
     std::string target;
     std::string accept;
     Prepared prepared;
+    std::size_t cost = 0;
   };
   struct Shard {
-    std::mutex mu;
+    mutable std::mutex mu;
     std::unordered_map<std::uint64_t, Entry> map;
+    std::size_t bytes = 0;
   };
 
   static std::uint64_t hash(std::string_view target, std::string_view accept) {
@@ -64,6 +98,7 @@ class RequestMemo {
   }
 
   std::size_t per_shard_;
+  std::size_t per_shard_bytes_;
   std::array<Shard, kShards> shards_;
 };
 

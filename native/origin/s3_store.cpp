@@ -440,8 +440,29 @@ Status S3Store::write(const std::string& hash, EntryMeta meta, std::span<const s
   note(marker);
   if (marker.status != 200) return failed(s3_index_name(group, hash), marker);
   const std::string sha = sha256_of(bytes);
-  const S3Reply r = call("PUT", s3_object_name(hash), "", meta_headers(meta, sha), bytes);
+  // Conditional: only if no object has the name yet, so that two instances
+  // that fetched the same source (or made the same variant) never both write
+  // it; the store decides atomically and answers 412 to the second.
+  auto headers = meta_headers(meta, sha);
+  headers.emplace_back("If-None-Match: *");
+  S3Reply r = call("PUT", s3_object_name(hash), "", headers, bytes);
   note(r);
+  if (r.status == 412) {
+    // Someone else wrote it first. The same bytes: nothing to do. Other bytes
+    // (a changed upstream file, another engine version, or a damaged object
+    // that reads refused): replace it, as an unconditional write would.
+    const S3Reply head = call("HEAD", s3_object_name(hash), "", {}, {});
+    note(head);
+    const auto stored = head.status == 200 ? meta_from(head) : std::nullopt;
+    if (stored && stored->sha256 == sha && stored->meta.size == bytes.size()) {
+      log(LogLevel::Debug, "storage write " + s3_object_name(hash) + ": already stored by another writer");
+      remember(hash, stored->meta);
+      return Ok{};
+    }
+    headers.pop_back();
+    r = call("PUT", s3_object_name(hash), "", headers, bytes);
+    note(r);
+  }
   if (r.status != 200) return failed(s3_object_name(hash), r);
   {
     std::lock_guard lock(mu_);

@@ -21,7 +21,10 @@
 // x-amz-meta-nic-size) and its SHA-256 equals x-amz-meta-nic-sha256, and the
 // stored key hashes to the requested name; anything else is a miss. Writes
 // carry x-amz-content-sha256 (the payload's hash, part of the signature), so
-// the store rejects a body damaged on the way.
+// the store rejects a body damaged on the way. Object PUTs are conditional
+// (If-None-Match: *): of two instances writing the same entry, one writes and
+// the other gets 412, then checks by HEAD that the stored bytes are its own
+// (else it replaces them).
 #pragma once
 
 #include <atomic>

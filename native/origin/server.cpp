@@ -7,16 +7,24 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "log.h"
 #include "nic/error.h"
+#include "nic/sha256.h"
+#include "request_id.h"
 
 namespace nic::origin {
 namespace beast = boost::beast;
@@ -30,32 +38,128 @@ constexpr std::uint32_t kHeaderLimit = 32 * 1024;  // the target may be 8 KiB (t
 constexpr std::uint64_t kBodyLimit = 64 * 1024;    // no endpoint takes a body
 constexpr auto kReadTimeout = std::chrono::seconds(30);
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
+// Accept errors that mean "out of a resource" (EMFILE, ENFILE, ENOBUFS, ENOMEM)
+// would repeat at once: wait before the next accept, doubling up to the cap.
+constexpr auto kAcceptBackoffFirst = std::chrono::milliseconds(10);
+constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
+// File descriptors kept for everything but client connections (upstream and
+// store connections, files, the event loop).
+constexpr int kReservedFds = 256;
+// After the drain deadline: how long the 503s to unanswered requests may take to go out.
+constexpr auto kAbortGrace = std::chrono::milliseconds(1000);
+
+class Session;
 
 struct ServerState {
   std::atomic<int> active{0};  // requests handed to the pipeline, not yet written
   std::atomic<bool> draining{false};
+  std::atomic<int> connections{0};  // open sessions
+  int max_connections = 1;
+  std::string edge_secret;
+  // Set once by the listener before the first accept: resume accepting.
+  std::function<void()> connection_closed;
+
+  // Every open session, to close idle ones when draining and to answer the
+  // unanswered ones with 503 at the deadline.
+  std::mutex mu;
+  std::uint64_t next_id = 0;
+  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions;
+
+  template <class F>
+  void for_each_session(F f) {
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard lock(mu);
+      live.reserve(sessions.size());
+      for (auto& [id, weak] : sessions) {
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+      }
+    }
+    for (auto& s : live) f(s);
+  }
 };
+
+bool constant_time_string_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return constant_time_equal({reinterpret_cast<const std::uint8_t*>(a.data()), a.size()},
+                             {reinterpret_cast<const std::uint8_t*>(b.data()), b.size()});
+}
+
+// An error the server answers itself (before or outside the pipeline).
+Response server_error(const Error& err, const std::string& request_id) {
+  Response r;
+  r.status = http_status(err.code);
+  r.headers = {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}, {"X-Request-Id", request_id}};
+  if (err.code == ErrorCode::Overloaded) r.headers.emplace_back("Retry-After", "1");
+  const std::string body = error_json(err, request_id);
+  r.body = std::make_shared<const Bytes>(body.begin(), body.end());
+  return r;
+}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, Origin& origin, ServerState& state)
-      : stream_(std::move(socket)), origin_(origin), state_(state) {}
+      : stream_(std::move(socket)), origin_(origin), state_(state) {
+    state_.connections.fetch_add(1);
+  }
+
+  ~Session() {
+    {
+      std::lock_guard lock(state_.mu);
+      state_.sessions.erase(id_);
+    }
+    state_.connections.fetch_sub(1);
+    if (!state_.draining.load() && state_.connection_closed) state_.connection_closed();
+  }
 
   void run() {
+    {
+      std::lock_guard lock(state_.mu);
+      id_ = ++state_.next_id;
+      state_.sessions.emplace(id_, weak_from_this());
+    }
     // Start on the connection's strand.
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
   }
 
+  // Draining: a connection waiting for its next request is closed now.
+  void close_if_idle() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->reading_ && self->buffer_.size() == 0) {
+        beast::error_code ec;
+        self->stream_.socket().cancel(ec);
+      }
+    });
+  }
+
+  // The drain deadline passed: a request the pipeline has not answered yet
+  // gets 503 OVERLOADED now (its late reply is dropped).
+  void abort_pending() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->awaiting_reply_) return;
+      self->awaiting_reply_ = false;
+      self->keep_alive_ = false;
+      self->send(server_error(make_error(ErrorCode::Overloaded, "the server is shutting down; retry"),
+                              self->request_id_));
+    });
+  }
+
  private:
   void do_read() {
+    if (state_.draining.load() && buffer_.size() == 0) {
+      do_close();
+      return;
+    }
     parser_.emplace();  // a fresh parser (and limits) per message
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(kBodyLimit);
     stream_.expires_after(kReadTimeout);
+    reading_ = true;
     http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
+    reading_ = false;
     if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout ||
         ec == net::error::connection_reset || ec == net::error::eof) {
       do_close();
@@ -63,18 +167,23 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec) {
       // Malformed or oversized request: answer once, then close.
-      const bool too_long = ec == http::error::header_limit || ec == http::error::buffer_overflow;
-      const Error err = too_long ? make_error(ErrorCode::UrlTooLong, "request header too large")
-                                 : make_error(ErrorCode::InvalidPath, "malformed HTTP request: " + ec.message());
-      Response r;
-      r.status = http_status(err.code);
-      r.headers = {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}, {"X-Request-Id", "-"}};
-      const std::string body = error_json(err, "-");
-      r.body = std::make_shared<const Bytes>(body.begin(), body.end());
+      Error err = make_error(ErrorCode::InvalidPath, "malformed HTTP request: " + ec.message());
+      if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+        // The parser consumes the request line once it is complete: without
+        // one, the line alone was over the limit (a URL too long), else the fields were.
+        err = parser_->get().target().empty()
+                  ? make_error(ErrorCode::UrlTooLong, "request line longer than " +
+                                                          std::to_string(kHeaderLimit) + " bytes")
+                  : make_error(ErrorCode::HeadersTooLarge, "request header fields larger than " +
+                                                               std::to_string(kHeaderLimit) + " bytes");
+      } else if (ec == http::error::body_limit) {
+        err = make_error(ErrorCode::InvalidParam, "request body larger than " + std::to_string(kBodyLimit) +
+                                                      " bytes (no endpoint takes a body)");
+      }
       keep_alive_ = false;
       version_ = 11;
       state_.active.fetch_add(1);
-      send(std::move(r));
+      send(server_error(err, new_request_id()));
       return;
     }
     const auto& req = parser_->get();
@@ -92,18 +201,50 @@ class Session : public std::enable_shared_from_this<Session> {
     request.authorization = field(http::field::authorization);
     request.origin = field(http::field::origin);
     if (const auto it = req.find("X-API-Key"); it != req.end()) request.api_key = std::string(it->value());
-    if (const auto it = req.find("X-Request-Id"); it != req.end()) request.request_id = std::string(it->value());
-    request.client_ip = client_ip();
+    // Every request has an id from here on (the front's when well-formed), so
+    // that an answer given by the server itself (the 503 at the drain
+    // deadline) carries the same id as the pipeline's would.
+    if (const auto it = req.find("X-Request-Id"); it != req.end() && usable_request_id(it->value())) {
+      request.request_id = std::string(it->value());
+    } else {
+      request.request_id = new_request_id();
+    }
+    request.client_ip = client_address(req);
+    request_id_ = request.request_id;
+    awaiting_reply_ = true;
+    const std::uint64_t seq = ++seq_;
     state_.active.fetch_add(1);
-    origin_.handle(std::move(request), [self = shared_from_this()](Response response) {
+    origin_.handle(std::move(request), [self = shared_from_this(), seq](Response response) {
       // Back onto this connection's strand (at once when already on it).
-      net::dispatch(self->stream_.get_executor(),
-                [self, response = std::move(response)]() mutable { self->send(std::move(response)); });
+      net::dispatch(self->stream_.get_executor(), [self, seq, response = std::move(response)]() mutable {
+        if (!self->awaiting_reply_ || seq != self->seq_) return;  // answered already (shutdown)
+        self->awaiting_reply_ = false;
+        self->send(std::move(response));
+      });
     });
   }
 
+  // Who the client is, for rate limits: the edge's X-Client-IP when the
+  // request also carries EDGE_SECRET (compared in constant time), else the
+  // TCP peer. A forged X-Client-IP without the secret is ignored.
+  std::string client_address(const http::request<http::string_body>& req) {
+    if (!state_.edge_secret.empty()) {
+      const auto secret = req.find("X-Edge-Secret");
+      const auto forwarded = req.find("X-Client-IP");
+      if (secret != req.end() && forwarded != req.end() &&
+          constant_time_string_equal(secret->value(), state_.edge_secret)) {
+        beast::error_code ec;
+        const auto address = net::ip::make_address(std::string(forwarded->value()), ec);
+        if (!ec) return address.to_string();
+      }
+    }
+    return client_ip();
+  }
+
   void send(Response r) {
-    if (state_.draining.load()) keep_alive_ = false;
+    // Draining, or at the connection cap: close after this answer, so a
+    // waiting client gets the slot.
+    if (state_.draining.load() || state_.connections.load() >= state_.max_connections) keep_alive_ = false;
     // The head is serialised into one buffer here and sent with the shared
     // body in a single gather write: cheaper than a field-by-field serializer
     // on the hot path (cache hits), and the body is never copied.
@@ -177,12 +318,18 @@ class Session : public std::enable_shared_from_this<Session> {
   unsigned version_ = 11;
   bool client_ip_known_ = false;
   std::string client_ip_;
+  std::uint64_t id_ = 0;
+  bool reading_ = false;         // waiting for a request
+  bool awaiting_reply_ = false;  // a request is with the pipeline
+  std::uint64_t seq_ = 0;        // requests read on this connection
+  std::string request_id_;
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(net::io_context& ioc, Origin& origin, ServerState& state)
-      : ioc_(ioc), acceptor_(net::make_strand(ioc)), origin_(origin), state_(state) {}
+      : ioc_(ioc), acceptor_(net::make_strand(ioc)), backoff_timer_(acceptor_.get_executor()), origin_(origin),
+        state_(state) {}
 
   Status open(const tcp::endpoint& endpoint) {
     beast::error_code ec;
@@ -200,44 +347,122 @@ class Listener : public std::enable_shared_from_this<Listener> {
     return acceptor_.local_endpoint(ec).port();
   }
 
-  void run() { do_accept(); }
+  void run() {
+    std::weak_ptr<Listener> weak = shared_from_this();
+    state_.connection_closed = [weak] {
+      if (auto self = weak.lock()) net::post(self->acceptor_.get_executor(), [self] { self->maybe_resume(); });
+    };
+    do_accept();
+  }
 
   void stop() {
     net::post(acceptor_.get_executor(), [self = shared_from_this()] {
       beast::error_code ec;
       self->acceptor_.close(ec);
+      self->backoff_timer_.cancel();
     });
   }
 
  private:
   void do_accept() {
+    accepting_ = true;
     acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
   }
 
   void on_accept(beast::error_code ec, tcp::socket socket) {
+    accepting_ = false;
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
+      backoff_ = std::chrono::milliseconds(0);
       beast::error_code opt_ec;
       socket.set_option(tcp::no_delay(true), opt_ec);
       std::make_shared<Session>(std::move(socket), origin_, state_)->run();
-    } else {
-      log(LogLevel::Warn, "accept failed: " + ec.message());
+      maybe_resume();
+      return;
     }
+    if (ec == net::error::connection_aborted) {  // that client gave up: nothing to wait for
+      maybe_resume();
+      return;
+    }
+    // Out of descriptors or memory: accepting again at once would fail again
+    // (a busy loop). Wait, doubling, until an accept succeeds.
+    backoff_ = std::min<std::chrono::milliseconds>(
+        kAcceptBackoffMax, backoff_.count() == 0 ? kAcceptBackoffFirst : backoff_ * 2);
+    log(LogLevel::Warn, "accept failed: " + ec.message() + "; next attempt in " + std::to_string(backoff_.count()) +
+                            " ms (" + std::to_string(state_.connections.load()) + " connections open)");
+    backing_off_ = true;
+    backoff_timer_.expires_after(backoff_);
+    backoff_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+      self->backing_off_ = false;
+      if (wait_ec || !self->acceptor_.is_open()) return;
+      self->maybe_resume();
+    });
+  }
+
+  // On the acceptor's strand: accept again unless an accept is pending, a
+  // back-off runs, or MAX_CONNECTIONS are open (then the next closing
+  // connection calls this again; new clients wait in the listen backlog).
+  void maybe_resume() {
+    if (accepting_ || backing_off_ || !acceptor_.is_open()) return;
+    const int open = state_.connections.load();
+    if (open >= state_.max_connections) {
+      if (!paused_) log(LogLevel::Debug, "connection cap: " + std::to_string(open) + " open, accepting paused");
+      paused_ = true;
+      return;
+    }
+    if (paused_) log(LogLevel::Debug, "connection cap: " + std::to_string(open) + " open, accepting again");
+    paused_ = false;
     do_accept();
   }
 
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
+  net::steady_timer backoff_timer_;
   Origin& origin_;
   ServerState& state_;
+  bool accepting_ = false;
+  bool backing_off_ = false;
+  bool paused_ = false;
+  std::chrono::milliseconds backoff_{0};
 };
+
+// MAX_CONNECTIONS needs as many descriptors plus a reserve: raise the soft
+// RLIMIT_NOFILE towards the hard one. A default cap that still does not fit
+// is lowered; an explicit one is kept with a warning (accept then backs off
+// on EMFILE).
+int effective_connection_cap(const Config& config) {
+  int cap = config.max_connections;
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return cap;
+  const rlim_t wanted = static_cast<rlim_t>(cap) + kReservedFds;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, lim.rlim_max);
+    if (raised.rlim_cur > lim.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted) {
+    const int fit = std::max(16, static_cast<int>(lim.rlim_cur) - kReservedFds);
+    if (config.max_connections_explicit) {
+      log(LogLevel::Warn, "MAX_CONNECTIONS=" + std::to_string(cap) + " but only " + std::to_string(lim.rlim_cur) +
+                              " file descriptors are allowed (ulimit -n): accepts will back off when they run out");
+    } else {
+      cap = std::min(cap, fit);
+      log(LogLevel::Warn, "connection cap lowered to " + std::to_string(cap) + " to fit the file descriptor limit " +
+                              std::to_string(lim.rlim_cur) + " (raise ulimit -n or set MAX_CONNECTIONS)");
+    }
+  }
+  return cap;
+}
 
 }  // namespace
 
 int run_server(Origin& origin, const Config& config) {
   const int threads = std::max(1, config.worker_threads);
-  net::io_context ioc{threads};
+  // Sessions (destroyed with the io_context's pending handlers) use the state: it goes last.
   ServerState state;
+  net::io_context ioc{threads};
+  state.max_connections = effective_connection_cap(config);
+  state.edge_secret = config.edge_secret;
   beast::error_code ec;
   const auto address = net::ip::make_address(config.host, ec);
   if (ec) {
@@ -257,14 +482,28 @@ int run_server(Origin& origin, const Config& config) {
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   net::steady_timer drain_timer(ioc);
   std::chrono::steady_clock::time_point deadline;
+  bool aborted = false;
+  // Drain: requests in flight may finish until SHUTDOWN_TIMEOUT_MS; then every
+  // request still unanswered (queued or running in the pools) gets 503
+  // OVERLOADED + Retry-After, and the loop stops once those are written (or
+  // after a short grace). Work still queued in the pools is then dropped.
   std::function<void()> poll_drain = [&] {
-    if (state.active.load() == 0 || std::chrono::steady_clock::now() >= deadline) {
-      if (state.active.load() != 0) {
-        log(LogLevel::Warn, "shutdown deadline passed with " + std::to_string(state.active.load()) +
-                                " requests still in flight");
-      }
+    const auto now = std::chrono::steady_clock::now();
+    if (state.active.load() == 0 || (aborted && now >= deadline + kAbortGrace)) {
       ioc.stop();
       return;
+    }
+    if (!aborted && now >= deadline) {
+      aborted = true;
+      // The 503s are posted first (each holds its session), then the queued
+      // jobs are dropped at once, so none of them starts after its request
+      // got its answer.
+      const int unanswered = state.active.load();
+      state.for_each_session([](const std::shared_ptr<Session>& s) { s->abort_pending(); });
+      const std::size_t dropped = origin.discard_queued();
+      log(LogLevel::Warn, "shutdown deadline passed with " + std::to_string(unanswered) +
+                              " requests unanswered: answering them 503 (" + std::to_string(dropped) +
+                              " queued jobs dropped)");
     }
     drain_timer.expires_after(std::chrono::milliseconds(20));
     drain_timer.async_wait([&](beast::error_code) { poll_drain(); });
@@ -274,6 +513,7 @@ int run_server(Origin& origin, const Config& config) {
     log(LogLevel::Info, "signal " + std::to_string(signo) + ": draining");
     state.draining.store(true);
     listener->stop();
+    state.for_each_session([](const std::shared_ptr<Session>& s) { s->close_if_idle(); });
     deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.shutdown_timeout_ms);
     poll_drain();
   });
@@ -283,7 +523,9 @@ int run_server(Origin& origin, const Config& config) {
   for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
   ioc.run();
   for (auto& t : pool) t.join();
-  // Work still queued finishes (its replies land in the stopped io_context).
+  // Past the deadline, what was queued since is dropped too; jobs still
+  // running finish (their replies land in the stopped io_context).
+  if (aborted) origin.discard_queued();
   origin.stop();
   log(LogLevel::Info, "stopped");
   return 0;

@@ -49,6 +49,15 @@ void WorkPool::run() {
   }
 }
 
+std::size_t WorkPool::discard_queued() {
+  std::deque<std::function<void()>> dropped;
+  {
+    std::lock_guard lock(mu_);
+    dropped.swap(queue_);
+  }
+  return dropped.size();  // destroyed here, outside the lock
+}
+
 void WorkPool::stop() {
   {
     std::lock_guard lock(mu_);

@@ -27,6 +27,9 @@ class WorkPool {
   std::size_t running() const;
   // Runs what is queued, then joins the threads.
   void stop();
+  // Drops the jobs still waiting (never run; their captures are destroyed) and
+  // returns how many: shutdown past its deadline, after their requests were answered 503.
+  std::size_t discard_queued();
 
  private:
   void run();

@@ -11,7 +11,7 @@ struct ErrorInfo {
   int status;
 };
 
-constexpr std::array<ErrorInfo, 23> kErrors{{
+constexpr std::array<ErrorInfo, 24> kErrors{{
     {ErrorCode::InvalidPath, "INVALID_PATH", 400},
     {ErrorCode::InvalidParam, "INVALID_PARAM", 400},
     {ErrorCode::MissingUrl, "MISSING_URL", 400},
@@ -34,6 +34,7 @@ constexpr std::array<ErrorInfo, 23> kErrors{{
     {ErrorCode::InvalidApiKey, "INVALID_API_KEY", 401},
     {ErrorCode::NotFound, "NOT_FOUND", 404},
     {ErrorCode::MethodNotAllowed, "METHOD_NOT_ALLOWED", 405},
+    {ErrorCode::HeadersTooLarge, "HEADERS_TOO_LARGE", 431},
     {ErrorCode::Internal, "INTERNAL_ERROR", 500},
 }};
 

@@ -57,7 +57,11 @@ class Routes(unittest.TestCase):
         self.assertEqual(int(r.header("content-length")), len(r.body))
         self.assertRegex(r.header("etag"), r'^"[0-9a-f]{32}"$')
         self.assertEqual(r.header("cache-control"), "public, max-age=3600, s-maxage=86400, stale-while-revalidate=3600")
-        self.assertEqual(r.header("vary"), "Accept")
+        # CORS_ORIGINS is a list here: every answer varies by Origin, also one asked without it.
+        self.assertEqual(r.header("vary"), "Accept, Origin")
+        self.assertEqual(r.header("x-content-type-options"), "nosniff")
+        self.assertIsNone(r.header("content-security-policy"))
+        self.assertIsNone(r.header("access-control-allow-origin"))
         self.assertIn(r.header("x-cache"), ("HIT", "MISS"))
         self.assertIn(r.header("x-cache-tier"), ("MEMORY", "STORAGE", "ORIGIN", "COALESCED"))
         self.assertEqual(int(r.header("x-optimized-size")), len(r.body))
@@ -85,7 +89,7 @@ class Routes(unittest.TestCase):
         before = self.o.metrics()
         hits = [self.o.get(target) for _ in range(3)]
         fixed = ("content-type", "content-length", "etag", "cache-control", "vary", "x-cache-key",
-                 "x-original-size", "x-optimized-size")
+                 "x-original-size", "x-optimized-size", "x-content-type-options")
         for r in hits:
             self.assertEqual(r.status, 200)
             self.assertEqual(r.header("x-cache-tier"), "MEMORY")
@@ -116,7 +120,7 @@ class Routes(unittest.TestCase):
         r = self.o.get(self.img("w=128&fmt=webp"), {"Accept": "image/avif"})
         self.assertEqual(r.status, 200)
         self.assertEqual(r.header("content-type"), "image/webp")
-        self.assertIsNone(r.header("vary"))
+        self.assertEqual(r.header("vary"), "Origin")
         self.assertEqual(h.measure(r.body), ("webp", 128, 96))
 
     def test_accept_negotiation(self):
@@ -128,7 +132,7 @@ class Routes(unittest.TestCase):
         self.assertEqual(h.measure(avif.body), ("avif", 64, 48))
         plain = self.o.get(self.img("w=64"), {"Accept": "*/*"})
         self.assertEqual(plain.header("content-type"), "image/png")
-        self.assertEqual(webp.header("vary"), "Accept")
+        self.assertEqual(webp.header("vary"), "Accept, Origin")
 
     def test_if_none_match_gives_304(self):
         first = self.o.get(self.img("w=96"))
@@ -136,7 +140,10 @@ class Routes(unittest.TestCase):
         self.assertEqual(r.status, 304)
         self.assertEqual(r.body, b"")
         self.assertEqual(r.header("etag"), first.header("etag"))
-        self.assertEqual(r.header("vary"), "Accept")
+        self.assertEqual(r.header("vary"), "Accept, Origin")
+        self.assertEqual(r.header("x-content-type-options"), "nosniff")
+        self.assertIsNone(r.header("content-type"))
+        self.assertIsNone(r.header("x-optimized-size"))
         other = self.o.get(self.img("w=96"), {"If-None-Match": '"0000"'})
         self.assertEqual(other.status, 200)
 
@@ -193,9 +200,17 @@ class Routes(unittest.TestCase):
         self.assertEqual(r.header("access-control-allow-origin"), "https://app.example")
         self.assertEqual(r.header("vary"), "Accept, Origin")
         self.assertIsNone(self.o.get(self.img(), {"Origin": "https://evil.example"}).header("access-control-allow-origin"))
+        self.assertIn("X-Cache-Tier", r.header("access-control-expose-headers"))
+        refused = self.o.get(self.img(), {"Origin": "https://evil.example"})
+        self.assertEqual(refused.header("vary"), "Accept, Origin")
+        err = self.o.get(self.img("w=0"), {"Origin": "https://app.example"})
+        self.assertEqual((err.status, err.header("access-control-allow-origin")), (400, "https://app.example"))
         pre = self.o.get(self.img(), {"Origin": "https://app.example"}, method="OPTIONS")
         self.assertEqual(pre.status, 204)
-        self.assertIn("DELETE", pre.header("access-control-allow-methods"))
+        self.assertEqual(pre.header("access-control-allow-methods"), "GET, HEAD, DELETE, OPTIONS")
+        self.assertEqual(pre.header("access-control-allow-headers"), "Authorization, X-API-Key, If-None-Match")
+        self.assertEqual(pre.header("access-control-allow-origin"), "https://app.example")
+        self.assertEqual(pre.header("vary"), "Origin")
 
     def test_proxy(self):
         self.assert_error(self.o.get("/api/v1/proxy"), 400, "MISSING_URL")
@@ -315,6 +330,26 @@ class Settings(unittest.TestCase):
         try:
             r = o.get(f"/img/{ws}/{block}/{name}")
             self.assertEqual(r.header("cache-control"), "public, max-age=3600, s-maxage=600, stale-while-revalidate=3600")
+        finally:
+            o.stop()
+
+    def test_default_cors_is_star_and_svg_is_sandboxed(self):
+        svg = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+               b'<rect width="10" height="10" fill="red"/></svg>')
+        ws, block, _, name = FAKES.image(svg, name="logo.svg", content_type="image/svg+xml")
+        o = h.Origin(FAKES)
+        try:
+            for headers in ({}, {"Origin": "https://any.example"}):
+                r = o.get(f"/img/{ws}/{block}/{name}?w=64", headers)
+                self.assertEqual(r.status, 200, r.body)
+                self.assertEqual(r.header("content-type"), "image/svg+xml")
+                self.assertEqual(r.body, svg)
+                self.assertEqual(r.header("content-security-policy"),
+                                 "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+                self.assertEqual(r.header("x-content-type-options"), "nosniff")
+                # `*`: the same answer for every page, so nothing varies by Origin.
+                self.assertEqual(r.header("access-control-allow-origin"), "*")
+                self.assertNotIn("Origin", r.header("vary") or "")
         finally:
             o.stop()
 

@@ -4,6 +4,9 @@
 // origin" is an exact number.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   haveOrigin,
   measure,
@@ -177,6 +180,149 @@ describe('edge + nic-origin + fake Notion', { skip }, () => {
       await hit.arrayBuffer();
     } finally {
       await direct.close();
+    }
+  });
+});
+
+// Issue 11 with the real nic-origin: purge through the edge at two locations,
+// CORS, Range, stale-if-error, errors when the origin is gone, SVG headers.
+describe('edge + nic-origin: purge, CORS, Range, stale-if-error', { skip }, () => {
+  const APP = 'https://app.example';
+  let fakes;
+  let origin;
+  let proxy;
+  let kvDir;
+  let edgeA;
+  let edgeB;
+  before(async () => {
+    fakes = await startFakes();
+    origin = await startOrigin(fakes, { API_KEYS: 'k1', CORS_ORIGINS: APP });
+    proxy = await startCountingProxy(origin.url);
+    kvDir = mkdtempSync(join(tmpdir(), 'nic-edge-kv-'));
+    const vars = { ORIGIN_URL: proxy.url, CORS_ORIGINS: APP };
+    edgeA = await startEdge(vars, { kvPersist: kvDir });
+    edgeB = await startEdge(vars, { kvPersist: kvDir });
+  });
+  after(async () => {
+    await edgeA?.close();
+    await edgeB?.close();
+    await proxy?.close();
+    await origin?.close();
+    await fakes?.stop();
+    rmSync(kvDir, { recursive: true, force: true });
+  });
+
+  it('DELETE /api/v1/cache through one edge: both edges stop serving every variant, and fetch anew once', async () => {
+    const image = await fakes.image(png(64, 48));
+    const base = `/img/${image.ws}/${image.block}/${image.name}`;
+    const variants = [`${base}?w=32&fmt=webp`, `${base}?w=48&fmt=png`];
+    for (const edge of [edgeA, edgeB]) {
+      for (const path of variants) {
+        await (await edge.fetch(path)).arrayBuffer();
+        const hit = await edge.fetch(path);
+        assert.equal(hit.headers.get('x-cache'), 'HIT');
+        await hit.arrayBuffer();
+      }
+    }
+    const s3 = (await fakes.counters()).s3_downloads;
+    const before = proxy.requests.length;
+    const purge = await edgeB.fetch(`/api/v1/cache?url=${encodeURIComponent(base)}`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer k1' },
+    });
+    assert.equal(purge.status, 200);
+    assert.equal(purge.headers.get('x-edge-purged'), image.block);
+    assert.equal((await purge.json()).purged, true);
+    for (const edge of [edgeA, edgeB]) {
+      for (const path of variants) {
+        const res = await edge.fetch(path);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('x-cache'), 'MISS', path);
+        await res.arrayBuffer();
+        const hit = await edge.fetch(path);
+        assert.equal(hit.headers.get('x-cache'), 'HIT');
+        await hit.arrayBuffer();
+      }
+    }
+    // The purge + 2 variants at each edge (the second edge's are the origin's memory hits).
+    assert.equal(proxy.requests.length - before, 1 + 4);
+    assert.equal((await fakes.counters()).s3_downloads - s3, 1, 'the source was purged at the origin too');
+    // A wrong key is the origin's 401, passed through, and purges nothing at the edge.
+    const refused = await edgeA.fetch(`/api/v1/cache?url=${encodeURIComponent(base)}`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer wrong' },
+    });
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers.get('x-edge-purged'), null);
+    assert.equal((await refused.json()).error.code, 'INVALID_API_KEY');
+    const still = await edgeA.fetch(variants[0]);
+    assert.equal(still.headers.get('x-cache'), 'HIT');
+    await still.arrayBuffer();
+  });
+
+  it('CORS on a miss, a hit and an edge error; Range on a hit', async () => {
+    const image = await fakes.image(png(40, 30));
+    const path = `/img/${image.ws}/${image.block}/${image.name}?fmt=png`;
+    const miss = await edgeA.fetch(path, { headers: { origin: APP } });
+    assert.equal(miss.headers.get('access-control-allow-origin'), APP);
+    const bytes = Buffer.from(await miss.arrayBuffer());
+    const hit = await edgeA.fetch(path, { headers: { origin: APP, range: 'bytes=0-7' } });
+    assert.equal(hit.status, 206);
+    assert.equal(hit.headers.get('x-cache'), 'HIT');
+    assert.equal(hit.headers.get('access-control-allow-origin'), APP);
+    assert.equal(hit.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(hit.headers.get('content-range'), `bytes 0-7/${bytes.length}`);
+    assert.ok(Buffer.from(await hit.arrayBuffer()).equals(bytes.subarray(0, 8)));
+    const past = await edgeA.fetch(path, { headers: { range: `bytes=${bytes.length}-` } });
+    assert.equal(past.status, 416);
+    await past.arrayBuffer();
+    const bad = await edgeA.fetch(`/img/${image.ws}/${image.block}/${image.name}?w=0`, { headers: { origin: APP } });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.headers.get('access-control-allow-origin'), APP);
+    await bad.arrayBuffer();
+  });
+
+  it('an SVG through the edge: the sandboxing CSP and nosniff on the hit', async () => {
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>';
+    const image = await fakes.image(Buffer.from(svg), 'logo.svg', 'image/svg+xml');
+    const path = `/img/${image.ws}/${image.block}/${image.name}?fmt=original`;
+    const miss = await edgeA.fetch(path);
+    assert.equal(miss.status, 200, await miss.clone().text());
+    await miss.arrayBuffer();
+    const hit = await edgeA.fetch(path);
+    assert.equal(hit.headers.get('x-cache'), 'HIT');
+    assert.equal(hit.headers.get('content-type'), 'image/svg+xml');
+    assert.equal(hit.headers.get('content-security-policy'), "default-src 'none'; style-src 'unsafe-inline'; sandbox");
+    assert.equal(hit.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(await hit.text(), svg);
+  });
+
+  it('the origin gone: a stale copy stands in for images, every other route is the contract\'s 502', async () => {
+    const image = await fakes.image(png(24, 24));
+    const path = `/img/${image.ws}/${image.block}/${image.name}?fmt=png`;
+    const edge = await startEdge({ ORIGIN_URL: origin.url, CACHE_TTL_SECONDS: '0' }, { kv: true });
+    try {
+      const fresh = await edge.fetch(path);
+      assert.equal(fresh.status, 200);
+      const bytes = Buffer.from(await fresh.arrayBuffer());
+      await origin.stop();
+      const stale = await edge.fetch(path);
+      assert.equal(stale.status, 200);
+      assert.match(stale.headers.get('x-cache-stale'), /^\d+$/);
+      assert.ok(Buffer.from(await stale.arrayBuffer()).equals(bytes));
+      for (const [method, route] of [['GET', '/health'], ['GET', '/metrics'], ['DELETE', '/api/v1/cache?url=x']]) {
+        const res = await edge.fetch(route, { method });
+        assert.equal(res.status, 502, route);
+        assert.equal(res.headers.get('cache-control'), 'no-store');
+        assert.equal((await res.json()).error.code, 'UPSTREAM_ERROR');
+      }
+      await origin.restart();
+      const back = await edge.fetch(path);
+      assert.equal(back.status, 200);
+      assert.equal(back.headers.get('x-cache-stale'), null);
+      await back.arrayBuffer();
+    } finally {
+      await edge.close();
     }
   });
 });

@@ -4,7 +4,7 @@
 // with the fake Notion API and S3 (tests/fakes/fakes.py).
 import { spawn } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -26,12 +26,19 @@ export function wasmPath() {
   return path;
 }
 
-export async function startEdge(vars) {
+// The worker in its own workerd (one "data centre": its own cache). `opts.kv`:
+// bind the NIC_PURGE KV namespace; `opts.kvPersist`: a directory, so that several
+// edges share one KV namespace (as every Cloudflare location does);
+// `opts.workerSource`: another worker.mjs text (the benchmarks' baselines).
+export async function startEdge(vars, opts = {}) {
   const worker = join(root, 'wasm/worker.mjs');
+  const known = new Set(workerdChildren());
+  const kv = opts.kv || opts.kvPersist ? { kvNamespaces: ['NIC_PURGE'], kvPersist: opts.kvPersist ?? false } : {};
   const mf = new Miniflare({
+    ...kv,
     modulesRoot: root,
     modules: [
-      { type: 'ESModule', path: worker, contents: await readFile(worker, 'utf8') },
+      { type: 'ESModule', path: worker, contents: opts.workerSource ?? (await readFile(worker, 'utf8')) },
       // The worker imports ./dist/nic_edge.wasm; give it the module under test.
       { type: 'CompiledWasm', path: join(root, 'wasm/dist/nic_edge.wasm'), contents: await readFile(wasmPath()) },
     ],
@@ -40,8 +47,11 @@ export async function startEdge(vars) {
     cache: true,
   });
   await mf.ready;
+  const [pid] = workerdChildren().filter((p) => !known.has(p));
   return {
     mf,
+    // Peak resident memory of this edge's workerd process (VmHWM), in bytes.
+    peakRss: () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024,
     // Requests go to a public-looking host, as on Cloudflare.
     fetch: (path, init) => mf.dispatchFetch(`https://cdn.test${path}`, init),
     async stats() {
@@ -50,6 +60,21 @@ export async function startEdge(vars) {
     },
     close: () => mf.dispose(),
   };
+}
+
+// The workerd processes miniflare started for this node process.
+function workerdChildren() {
+  const pids = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && stat.includes('(workerd)')) pids.push(pid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
 }
 
 // Resolves when `condition()` (sync or async) is truthy; polls, and gives up

@@ -49,7 +49,7 @@ function rawGet(port, target, accept) {
 
 // What the edge says for a vector: {status, result, vary} where result is
 // the key (X-Cache-Key) for a 200 and the error code otherwise. The scripted
-// origin answers 200 without a key, so the key seen is the edge's own.
+// origin echoes the edge's own key, so the key seen is the edge's.
 async function edgeAnswer(edge, v) {
   const res = await edge.fetch(v.target, { headers: { accept: v.accept } });
   if (res.status === 200) {
@@ -64,7 +64,12 @@ describe('cache-key vectors at the edge', () => {
   const edgeResults = new Map();
   let origin;
   before(async () => {
-    origin = await startFakeOrigin(() => ({ status: 200, headers: { 'content-type': 'image/png' }, body: 'x' }));
+    // Answers with the key the edge expects (EDGE_DEBUG_STATS sends it), so 200s are stored.
+    origin = await startFakeOrigin((req) => ({
+      status: 200,
+      headers: { 'content-type': 'image/png', 'x-cache-key': req.headers['x-nic-edge-key'] },
+      body: 'x',
+    }));
   });
   after(() => origin.close());
 

@@ -159,3 +159,40 @@ TEST_CASE("origin config: secrets are masked", "[origin][config]") {
   CHECK(text.find("HMAC_SECRET=***") != std::string::npos);
   CHECK(text.find("NOTION_TOKENS=ws=***") != std::string::npos);
 }
+
+TEST_CASE("origin config: hardening settings (connections, edge secret, miss limit, disk cap)",
+          "[origin][config]") {
+  auto d = load_config(env_of({}));
+  REQUIRE(d.ok());
+  CHECK(d->max_connections == 4096);
+  CHECK_FALSE(d->max_connections_explicit);
+  CHECK(d->edge_secret.empty());
+  CHECK(d->rate_limit_image_miss == 600);
+  CHECK(d->cache_max_bytes == 10737418240ULL);  // a default disk cap: 10 GiB
+
+  auto c = load_config(env_of({{"MAX_CONNECTIONS", "64"},
+                               {"EDGE_SECRET", " 0123456789abcdef0123 "},
+                               {"RATE_LIMIT_IMAGE_MISS", "0"},
+                               {"CACHE_MAX_BYTES", "0"}}));
+  REQUIRE(c.ok());
+  CHECK(c->max_connections == 64);
+  CHECK(c->max_connections_explicit);
+  CHECK(c->edge_secret == "0123456789abcdef0123");
+  CHECK(c->rate_limit_image_miss == 0);
+  CHECK(c->cache_max_bytes == 0);  // 0 still switches the cap off
+  const std::string text = nic::origin::describe_config(*c);
+  CHECK(text.find("0123456789abcdef0123") == std::string::npos);
+  CHECK(text.find("EDGE_SECRET=***") != std::string::npos);
+  CHECK(text.find("MAX_CONNECTIONS=64\n") != std::string::npos);
+  CHECK(text.find("RATE_LIMIT_IMAGE_MISS=0\n") != std::string::npos);
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"MAX_CONNECTIONS", "0"}, {"MAX_CONNECTIONS", "many"}, {"EDGE_SECRET", "short"},
+      {"RATE_LIMIT_IMAGE_MISS", "-1"}};
+  for (const auto& [name, value] : bad) {
+    INFO(name << "=" << value);
+    auto e = load_config(env_of({{name, value}}));
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().message.rfind(name, 0) == 0);
+  }
+}

@@ -47,8 +47,10 @@ TEST_CASE("disk store: sidecar round trip", "[origin][disk]") {
   m.size = 42;
   m.resolved_by = "block";
   m.upstream = "ws/file/a.png";
-  auto parsed = parse_meta(serialize_meta(m));
+  std::string sha;
+  auto parsed = parse_meta(serialize_meta(m, std::string(64, 'a')), &sha);
   REQUIRE(parsed);
+  CHECK(sha == std::string(64, 'a'));
   CHECK(parsed->key == m.key);
   CHECK(parsed->size == 42);
   CHECK(parsed->original_size == 1234);
@@ -150,4 +152,139 @@ TEST_CASE("disk store: prefix purge and replacement", "[origin][disk]") {
   CHECK(two->bytes->size() == 20);
   CHECK(s.erase(nic::cache_key_hash("v1/ws/two/source")));
   CHECK(s.stats().bytes == 0);
+}
+
+namespace {
+
+std::filesystem::path shard_of(const fs::path& dir, const std::string& h) { return dir / h.substr(0, 2) / h.substr(2, 2); }
+
+void overwrite(const fs::path& file, const std::vector<std::uint8_t>& data) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
+}  // namespace
+
+TEST_CASE("disk store: bytes that do not match their sidecar's SHA-256 are a miss", "[origin][disk]") {
+  TempDir dir;
+  const std::string key = "v1/ws/id/a.png?fmt=webp&w=64";
+  const std::string hash = nic::cache_key_hash(key);
+  auto store = DiskStore::open(dir.path.string(), 0);
+  REQUIRE(store.ok());
+  auto& s = **store;
+  REQUIRE(s.write(hash, meta_for(key), bytes(4096, 7)).ok());
+  REQUIRE(s.read(hash));
+  // Same size, other bytes: what a second writer (or a crash between the two
+  // renames) leaves behind. A size check alone would serve it.
+  overwrite(shard_of(dir.path, hash) / (hash + ".bin"), bytes(4096, 8));
+  CHECK_FALSE(s.read(hash));
+  CHECK(s.stats().read_errors == 1);
+  CHECK(s.stats().entries == 0);
+  CHECK_FALSE(fs::exists(shard_of(dir.path, hash) / (hash + ".bin")));
+  CHECK_FALSE(fs::exists(shard_of(dir.path, hash) / (hash + ".meta")));
+  // Written again, served again.
+  REQUIRE(s.write(hash, meta_for(key), bytes(4096, 9)).ok());
+  auto hit = s.read(hash);
+  REQUIRE(hit);
+  CHECK(*hit->bytes == bytes(4096, 9));
+}
+
+TEST_CASE("disk store: a mismatched pair left by a crash is swept or missed after a restart", "[origin][disk]") {
+  TempDir dir;
+  const std::string key = "v1/ws/id/b.png?fmt=png&w=32";
+  const std::string hash = nic::cache_key_hash(key);
+  {
+    auto store = DiskStore::open(dir.path.string(), 0);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->write(hash, meta_for(key), bytes(300, 1)).ok());
+  }
+  overwrite(shard_of(dir.path, hash) / (hash + ".bin"), bytes(300, 2));
+  auto store = DiskStore::open(dir.path.string(), 0);
+  REQUIRE(store.ok());
+  CHECK((*store)->stats().entries == 1);  // start-up checks sizes only (no reading every file)
+  CHECK_FALSE((*store)->read(hash));      // the first read checks the hash
+  CHECK((*store)->stats().entries == 0);
+}
+
+TEST_CASE("disk store: a key must hash to its file name", "[origin][disk]") {
+  TempDir dir;
+  const std::string hash = nic::cache_key_hash("v1/ws/id/real.png");
+  const std::string other = nic::cache_key_hash("v1/ws/id/other.png");
+  {
+    auto store = DiskStore::open(dir.path.string(), 0);
+    REQUIRE(store.ok());
+    // The store refuses to file a key under another key's name.
+    CHECK_FALSE((*store)->write(hash, meta_for("v1/ws/id/other.png"), bytes(10, 1)).ok());
+    REQUIRE((*store)->write(other, meta_for("v1/ws/id/other.png"), bytes(10, 1)).ok());
+  }
+  // A complete, self-consistent entry copied under the wrong name (a sidecar
+  // naming another key): never indexed, swept at start-up.
+  fs::create_directories(shard_of(dir.path, hash));
+  fs::copy_file(shard_of(dir.path, other) / (other + ".bin"), shard_of(dir.path, hash) / (hash + ".bin"));
+  fs::copy_file(shard_of(dir.path, other) / (other + ".meta"), shard_of(dir.path, hash) / (hash + ".meta"));
+  auto store = DiskStore::open(dir.path.string(), 0);
+  REQUIRE(store.ok());
+  CHECK_FALSE((*store)->read(hash));
+  CHECK((*store)->read(other));
+  CHECK((*store)->stats().removed_at_start == 1);
+  CHECK_FALSE(fs::exists(shard_of(dir.path, hash) / (hash + ".bin")));
+  CHECK_FALSE(fs::exists(shard_of(dir.path, hash) / (hash + ".meta")));
+}
+
+TEST_CASE("disk store: orphans are swept at start-up", "[origin][disk]") {
+  TempDir dir;
+  const std::string good = nic::cache_key_hash("good");
+  const std::string lonely_meta = nic::cache_key_hash("lonely-meta");
+  const std::string old_format = nic::cache_key_hash("old-format");
+  {
+    auto store = DiskStore::open(dir.path.string(), 0);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->write(good, meta_for("good"), bytes(10, 1)).ok());
+    REQUIRE((*store)->write(lonely_meta, meta_for("lonely-meta"), bytes(10, 1)).ok());
+  }
+  // A sidecar whose data file is gone (crash in an eviction or a purge).
+  fs::remove(shard_of(dir.path, lonely_meta) / (lonely_meta + ".bin"));
+  // An entry whose sidecar records no hash (written before hashes were kept).
+  EntryMeta m = meta_for("old-format");
+  m.size = 10;
+  fs::create_directories(shard_of(dir.path, old_format));
+  overwrite(shard_of(dir.path, old_format) / (old_format + ".bin"), bytes(10, 1));
+  std::ofstream(shard_of(dir.path, old_format) / (old_format + ".meta")) << serialize_meta(m);
+  // Temporary files of interrupted writes, data and sidecar.
+  std::ofstream(shard_of(dir.path, good) / (good + ".meta.tmp.99.7")) << "half";
+  // Not ours: left alone.
+  std::ofstream(dir.path / "README.txt") << "operator's note";
+
+  auto store = DiskStore::open(dir.path.string(), 0);
+  REQUIRE(store.ok());
+  CHECK((*store)->stats().removed_at_start == 3);
+  CHECK((*store)->stats().entries == 1);
+  CHECK((*store)->read(good));
+  CHECK_FALSE(fs::exists(shard_of(dir.path, lonely_meta) / (lonely_meta + ".meta")));
+  CHECK_FALSE(fs::exists(shard_of(dir.path, old_format) / (old_format + ".bin")));
+  CHECK_FALSE(fs::exists(shard_of(dir.path, good) / (good + ".meta.tmp.99.7")));
+  CHECK(fs::exists(dir.path / "README.txt"));
+}
+
+TEST_CASE("disk store: update_meta keeps the hash and the key", "[origin][disk]") {
+  TempDir dir;
+  const std::string key = "v1/ws/id/source";
+  const std::string hash = nic::cache_key_hash(key);
+  {
+    auto store = DiskStore::open(dir.path.string(), 0);
+    REQUIRE(store.ok());
+    REQUIRE((*store)->write(hash, meta_for(key), bytes(64, 3)).ok());
+    auto m = (*store)->meta(hash);
+    REQUIRE(m);
+    m->created = 1800000000;
+    REQUIRE((*store)->update_meta(hash, *m).ok());
+    auto wrong = *m;
+    wrong.key = "v1/ws/id/another";
+    CHECK_FALSE((*store)->update_meta(hash, wrong).ok());
+  }
+  auto store = DiskStore::open(dir.path.string(), 0);
+  REQUIRE(store.ok());
+  auto hit = (*store)->read(hash);
+  REQUIRE(hit);  // the rewritten sidecar still carries the bytes' hash
+  CHECK(hit->meta.created == 1800000000);
 }

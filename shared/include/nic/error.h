@@ -34,6 +34,7 @@ enum class ErrorCode : std::uint8_t {
   InvalidApiKey,
   NotFound,          // no such route
   MethodNotAllowed,  // route exists, method does not
+  HeadersTooLarge,   // request header section over the server's limit (431)
   Internal,
 };
 

@@ -1,0 +1,433 @@
+"""Hardening of nic-origin against hostile callers and crashes, end to end with
+the real binary: 431 for oversized headers and a real request id on every
+error, the edge's client address trusted only with EDGE_SECRET, the connection
+cap and the accept back-off (EMFILE), shutdown answering queued work with 503,
+and the disk tier after kill -9 (no entry served with bytes that do not match
+its ETag)."""
+
+import hashlib
+import os
+import re
+import resource
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import shutil
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+FAKES = None
+setUpModule, tearDownModule = h.fakes_module_hooks(globals())
+
+EDGE_SECRET = "edge-secret-0123456789abcdef"
+REQUEST_ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+def etag_of(body):
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def raw_exchange(port, data, timeout=10):
+    """Sends raw bytes, returns (status, headers dict, body) of the one answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        buf = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+
+
+def read_response(sock):
+    """One HTTP/1.1 response with Content-Length from a connected socket."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before a response")
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(lines[0].split(" ")[1]), headers, body
+
+
+def start_logged(fakes, nofile=None, **env):
+    """Like h.Origin, with stderr captured line by line (and RLIMIT_NOFILE when given)."""
+    cache_dir = tempfile.mkdtemp(prefix="nic-e2e-")
+    base = {
+        "PORT": "0", "HOST": "127.0.0.1", "LOG_LEVEL": "error", "CACHE_DIR": cache_dir,
+        "ALLOWED_DOMAINS": f"http://127.0.0.1:{fakes.s3_port}",
+        "NOTION_API_BASE": f"http://127.0.0.1:{fakes.notion_port}", "NOTION_TOKEN": h.TOKEN,
+        "NOTION_RPS": "1000", "API_KEYS": h.API_KEY, "WORKER_THREADS": "2", "TRANSFORM_CONCURRENCY": "2",
+        "UPSTREAM_TIMEOUT_MS": "5000", "FOLLOWER_TIMEOUT_MS": "20000", "SHUTDOWN_TIMEOUT_MS": "5000",
+    }
+    base.update({k: str(v) for k, v in env.items()})
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("NOTION_", "RATE_LIMIT"))}
+    environ.update(base)
+
+    def limit():
+        if nofile:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    proc = subprocess.Popen([h.ORIGIN_BIN], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=limit)
+    ready, _, _ = select.select([proc.stdout], [], [], 15)
+    line = proc.stdout.readline() if ready else ""
+    m = re.search(r"listening on [^:]+:(\d+)", line)
+    if not m:
+        proc.kill()
+        raise RuntimeError(f"nic-origin did not start: {line!r}")
+    handle = Logged(proc, int(m.group(1)), cache_dir)
+    return handle
+
+
+class Logged:
+    def __init__(self, proc, port, cache_dir):
+        self.proc, self.port, self.cache_dir = proc, port, cache_dir
+        self.lines = []
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            with self.lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def matching(self, pattern):
+        with self.lock:
+            return [line for line in self.lines if re.search(pattern, line)]
+
+    def get(self, target, headers=None, method="GET"):
+        return h.request(self.port, method, target, headers)
+
+    def gauge(self, name):
+        for line in self.get("/metrics").body.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split(" ")[1])
+        return None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.reader.join(timeout=5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        shutil.rmtree(self.cache_dir, ignore_errors=True)
+        return self.proc.returncode
+
+
+class ServerErrors(h.OriginCase):
+    """Errors the HTTP front raises itself, before any routing."""
+
+    def assert_server_error(self, status, headers, body, want_status, want_code):
+        import json
+        self.assertEqual(status, want_status, body)
+        self.assertEqual(headers["content-type"], "application/json")
+        self.assertEqual(headers["cache-control"], "no-store")
+        err = json.loads(body)["error"]
+        self.assertEqual((err["status"], err["code"]), (want_status, want_code))
+        self.assertRegex(err["requestId"], REQUEST_ID)
+        self.assertEqual(err["requestId"], headers["x-request-id"])
+        return err
+
+    def test_oversized_header_fields_are_431_with_a_request_id(self):
+        o = self.origin()
+        big = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 100_000 + b"\r\n\r\n"
+        self.assert_server_error(*raw_exchange(o.port, big), 431, "HEADERS_TOO_LARGE")
+        # Many small fields add up the same way.
+        many = b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(
+            b"X-F%d: %s\r\n" % (i, b"b" * 100) for i in range(400)) + b"\r\n"
+        self.assert_server_error(*raw_exchange(o.port, many), 431, "HEADERS_TOO_LARGE")
+        # The server still serves afterwards.
+        self.assertEqual(o.get("/health").status, 200)
+
+    def test_request_line_over_the_limit_is_414_with_a_request_id(self):
+        o = self.origin()
+        line = b"GET /img/" + b"a" * 40_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        self.assert_server_error(*raw_exchange(o.port, line), 414, "URL_TOO_LONG")
+
+    def test_malformed_request_has_a_request_id(self):
+        o = self.origin()
+        self.assert_server_error(*raw_exchange(o.port, b"NOT HTTP AT ALL\r\n\r\n"), 400, "INVALID_PATH")
+
+    def test_two_errors_two_ids(self):
+        o = self.origin()
+        big = b"GET / HTTP/1.1\r\nX-P: " + b"a" * 40_000 + b"\r\n\r\n"
+        a = raw_exchange(o.port, big)[1]["x-request-id"]
+        b = raw_exchange(o.port, big)[1]["x-request-id"]
+        self.assertNotEqual(a, b)
+        self.assertNotEqual(a, "-")
+
+    def test_routing_errors_have_a_request_id(self):
+        o = self.origin()
+        for target in ("/nope", "/img/" + "a" * 9000, "/img/bad%zz/x/y.png"):
+            r = o.get(target)
+            self.assertGreaterEqual(r.status, 400)
+            self.assertRegex(r.json()["error"]["requestId"], REQUEST_ID)
+            self.assertEqual(r.json()["error"]["requestId"], r.header("x-request-id"))
+
+
+class ClientAddress(h.OriginCase):
+    """Rate limits count per client: the edge's X-Client-IP only with X-Edge-Secret."""
+
+    def statuses(self, o, n, headers):
+        return [o.get("/api/v1/stats", dict(headers, **{"X-API-Key": h.API_KEY})).status for _ in range(n)]
+
+    def test_forwarded_address_is_trusted_only_with_the_secret(self):
+        o = self.origin(EDGE_SECRET=EDGE_SECRET, RATE_LIMIT_PER_MINUTE=2)
+        edge = {"X-Edge-Secret": EDGE_SECRET}
+        # Two clients behind the edge: a budget each.
+        self.assertEqual(self.statuses(o, 3, dict(edge, **{"X-Client-IP": "203.0.113.7"})), [200, 200, 429])
+        self.assertEqual(self.statuses(o, 3, dict(edge, **{"X-Client-IP": "2001:db8::1"})), [200, 200, 429])
+        # A wrong secret, or none: the header is ignored and the TCP peer (127.0.0.1) counts.
+        forged = {"X-Edge-Secret": EDGE_SECRET[:-1] + "x", "X-Client-IP": "198.51.100.1"}
+        self.assertEqual(self.statuses(o, 2, forged), [200, 200])
+        self.assertEqual(self.statuses(o, 1, {"X-Client-IP": "198.51.100.2"}), [429])
+        self.assertEqual(self.statuses(o, 1, {}), [429])
+        # Not an address: the peer again.
+        self.assertEqual(self.statuses(o, 1, dict(edge, **{"X-Client-IP": "not-an-ip"})), [429])
+        # Still a fresh budget for a new forwarded client.
+        self.assertEqual(self.statuses(o, 1, dict(edge, **{"X-Client-IP": "203.0.113.8"})), [200])
+
+    def test_without_edge_secret_the_header_is_never_trusted(self):
+        o = self.origin(RATE_LIMIT_PER_MINUTE=2)
+        headers = {"X-Edge-Secret": EDGE_SECRET}
+        self.assertEqual(self.statuses(o, 2, dict(headers, **{"X-Client-IP": "203.0.113.1"})), [200, 200])
+        self.assertEqual(self.statuses(o, 1, dict(headers, **{"X-Client-IP": "203.0.113.2"})), [429])
+
+
+class Connections(unittest.TestCase):
+    def setUp(self):
+        FAKES.reset()
+
+    def test_connection_cap_pauses_accepting_until_a_connection_closes(self):
+        o = start_logged(FAKES, MAX_CONNECTIONS=2, LOG_LEVEL="debug")
+        socks = []
+        try:
+            for _ in range(2):
+                socks.append(socket.create_connection(("127.0.0.1", o.port), timeout=10))
+            self.assertTrue(h.wait_until(lambda: o.matching(r"connection cap: 2 open, accepting paused")))
+            waiting = socket.create_connection(("127.0.0.1", o.port), timeout=10)
+            socks.append(waiting)
+            waiting.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            ready, _, _ = select.select([waiting], [], [], 1.0)
+            self.assertEqual(ready, [], "a connection over MAX_CONNECTIONS was served")
+            socks[0].close()
+            status, headers, _ = read_response(waiting)
+            self.assertEqual(status, 200)
+            # At the cap, an answer closes its connection so that a waiting client gets the slot.
+            self.assertEqual(headers.get("connection"), "close")
+            self.assertTrue(h.wait_until(lambda: o.matching(r"accepting again")))
+        finally:
+            for s in socks:
+                s.close()
+            self.assertEqual(o.stop(), 0)
+
+    def test_emfile_backs_off_instead_of_spinning(self):
+        # 64 descriptors in all; the cap (explicitly higher) is not what stops accepting: EMFILE is.
+        o = start_logged(FAKES, nofile=64, MAX_CONNECTIONS=1000, LOG_LEVEL="warn")
+        socks = []
+        try:
+            self.assertTrue(h.wait_until(lambda: o.matching(r"MAX_CONNECTIONS=1000 but only 64 file descriptors")))
+            for _ in range(90):
+                socks.append(socket.create_connection(("127.0.0.1", o.port), timeout=10))
+            self.assertTrue(h.wait_until(lambda: o.matching(r"accept failed: Too many open files")))
+            time.sleep(1.5)
+            failures = len(o.matching(r"accept failed"))
+            # Back-off doubles from 10 ms to 1 s: about 8 attempts in 1.5 s (a busy loop makes thousands).
+            self.assertLessEqual(failures, 15)
+            for s in socks:
+                s.close()
+            socks = []
+            # It recovers once descriptors are free again.
+            self.assertTrue(h.wait_until(lambda: o.get("/health").status == 200, timeout=15))
+        finally:
+            for s in socks:
+                s.close()
+            self.assertEqual(o.stop(), 0)
+
+
+class Shutdown(unittest.TestCase):
+    def setUp(self):
+        FAKES.reset()
+
+    def test_queued_work_is_answered_503_after_the_deadline_and_not_run(self):
+        images = [FAKES.image(h.png(64, 64, seed=i)) for i in range(3)]
+        o = start_logged(FAKES, FETCH_CONCURRENCY=1, SHUTDOWN_TIMEOUT_MS=500, UPSTREAM_TIMEOUT_MS=30000)
+        try:
+            FAKES.faults(s3={"mode": "hang", "count": -1})
+            results = [None] * 3
+
+            def fetch(i):
+                ws, block, _, name = images[i]
+                results[i] = o.get(f"/img/{ws}/{block}/{name}?w=32", {"X-Request-Id": f"req-{i}"})
+
+            threads = [threading.Thread(target=fetch, args=(i,)) for i in range(3)]
+            # One download hangs on the single fetch thread ...
+            threads[0].start()
+            self.assertTrue(h.wait_until(lambda: FAKES.counters()["s3_requests"] == 1))
+            base = o.gauge("nic_inflight_flights")
+            # ... and the two others wait in its queue (a flight each).
+            threads[1].start()
+            threads[2].start()
+            self.assertTrue(h.wait_until(lambda: o.gauge("nic_inflight_flights") == base + 2))
+            o.proc.send_signal(signal.SIGTERM)
+            for t in threads:
+                t.join(timeout=20)
+            for i, r in enumerate(results):
+                self.assertIsNotNone(r)
+                self.assertEqual(r.status, 503, r.body)
+                err = r.json()["error"]
+                self.assertEqual(err["code"], "OVERLOADED")
+                self.assertEqual(err["requestId"], f"req-{i}")
+                self.assertEqual(r.header("x-request-id"), f"req-{i}")
+                self.assertEqual(r.header("retry-after"), "1")
+            FAKES.faults(s3={"mode": "none", "count": 0})  # let the hanging download end
+            self.assertEqual(o.proc.wait(timeout=40), 0)
+            counters = FAKES.counters()
+            # The queued jobs were dropped, not run after the deadline.
+            self.assertEqual(counters["notion_calls"], 1)
+            self.assertEqual(counters["s3_requests"], 1)
+        finally:
+            FAKES.faults(s3={"mode": "none", "count": 0})
+            o.stop()
+
+
+class DiskAfterCrash(unittest.TestCase):
+    """kill -9 while variants are being written, then restart on the same CACHE_DIR."""
+
+    def setUp(self):
+        FAKES.reset()
+        self.dir = tempfile.mkdtemp(prefix="nic-crash-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def targets(self, ws, block, name):
+        # Every target a distinct cache key.
+        out = []
+        for w in (32, 48, 64, 96, 128, 256, 320, 384):
+            out.append(f"/img/{ws}/{block}/{name}?w={w}&fmt=png")
+            for fmt in ("webp", "jpeg"):
+                for q in (60, 85):
+                    out.append(f"/img/{ws}/{block}/{name}?w={w}&fmt={fmt}&q={q}")
+        return out
+
+    def check_all(self, o, targets):
+        """Every answer's bytes match its ETag; returns the tiers seen."""
+        tiers = {}
+        for t in targets:
+            r = o.get(t)
+            self.assertEqual(r.status, 200, (t, r.body[:200]))
+            self.assertEqual(r.header("etag"), etag_of(r.body), t)
+            fmt = t.split("fmt=")[1].split("&")[0]
+            self.assertEqual(h.measure(r.body)[0], fmt, t)
+            tiers[t] = r.header("x-cache-tier")
+        return tiers
+
+    def test_kill_9_during_writes_then_restart(self):
+        ws, block, _, name = FAKES.image(h.png(400, 300))
+        targets = self.targets(ws, block, name)
+        first = h.Origin(FAKES, cache_dir=self.dir, TRANSFORM_CONCURRENCY=2)
+        self.assertEqual(first.get(targets[0]).status, 200)  # the source is stored
+        done = []
+
+        def hammer(t):
+            try:
+                done.append(first.get(t).status)
+            except OSError:
+                pass
+
+        threads = [threading.Thread(target=hammer, args=(t,)) for t in targets[1:]]
+        for t in threads:
+            t.start()
+        # Some variants stored, others being written: kill -9.
+        self.assertTrue(h.wait_until(lambda: len(done) >= 5, timeout=60))
+        first.proc.kill()
+        first.proc.wait()
+        for t in threads:
+            t.join(timeout=30)
+        first.proc.stdout.close()
+
+        second = h.Origin(FAKES, cache_dir=self.dir)
+        try:
+            tiers = self.check_all(second, targets)
+            self.assertGreaterEqual(list(tiers.values()).count("STORAGE"), 5)
+        finally:
+            second.stop(remove=False)
+
+        # Now damage stored entries the way a crash or a second writer could.
+        def files(target_key):
+            hsh = hashlib.sha256(target_key.encode()).hexdigest()
+            folder = os.path.join(self.dir, hsh[0:2], hsh[2:4])
+            return os.path.join(folder, hsh + ".bin"), os.path.join(folder, hsh + ".meta")
+
+        third = h.Origin(FAKES, cache_dir=self.dir)
+        keys = {t: third.get(t).header("x-cache-key") for t in targets[:4]}
+        third.stop(remove=False)
+        bin0, _ = files(keys[targets[0]])
+        with open(bin0, "r+b") as f:  # same size, other bytes
+            data = f.read()
+            f.seek(0)
+            f.write(bytes(b ^ 0xFF for b in data))
+        bin1, meta1 = files(keys[targets[1]])
+        bin2, meta2 = files(keys[targets[2]])
+        with open(meta2) as f:
+            m2 = f.read()
+        with open(meta1, "w") as f:  # a sidecar naming another key
+            f.write(m2)
+        os.remove(bin2)  # a sidecar without data
+        bin3, meta3 = files(keys[targets[3]])
+        os.remove(meta3)  # data without a sidecar
+        with open(bin0 + ".tmp.4242.1", "wb") as f:
+            f.write(b"half a write")
+
+        fourth = h.Origin(FAKES, cache_dir=self.dir)
+        try:
+            for path in (bin1, meta1, bin2, meta2, bin3, meta3, bin0 + ".tmp.4242.1"):
+                self.assertFalse(os.path.exists(path), path)
+            tiers = self.check_all(fourth, targets)
+            for t in targets[:4]:
+                self.assertEqual(tiers[t], "ORIGIN", t)  # made again, never served damaged
+            self.assertEqual(list(tiers.values()).count("STORAGE"), len(targets) - 4)
+        finally:
+            fourth.stop(remove=False)
+
+
+if __name__ == "__main__":
+    unittest.main()

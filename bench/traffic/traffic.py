@@ -441,7 +441,10 @@ def part_herd(ctx):
     fakes = ctx.fakes
     path = os.path.join(ctx.work, "herd.jpg")
     data = open(path, "rb").read() if os.path.exists(path) else herd.make_jpeg(ctx.nic, path)
-    env = dict(ENV, TRANSFORM_QUEUE=2000, MEMORY_CACHE_BYTES=64 * 1024 * 1024)
+    # MAX_CONNECTIONS defaults to 4096: beyond it the origin stops accepting
+    # (the rest wait in the listen backlog until connections close).
+    env = dict(ENV, TRANSFORM_QUEUE=2000, MEMORY_CACHE_BYTES=64 * 1024 * 1024,
+               MAX_CONNECTIONS=max(ctx.herd_ns) + 100)
     fakes.reset()
     fakes.faults(s3={"latency_ms": S3_LATENCY_MS})
 
@@ -477,7 +480,7 @@ def part_herd(ctx):
         rows.append(row)
         o.stop()
     return {"single": single["p99_us"], "single_rss": single_rss, "rows": rows, "bytes": len(data),
-            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
+            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "cap": env["MAX_CONNECTIONS"]}
 
 
 def section_herd(r):
@@ -489,7 +492,8 @@ def section_herd(r):
         "*Client floor*: the same herd again right after, against the now cached variant (memory hits): what N "
         "requests at once cost this client and the hit path on these 2 shared cores. Peak descriptors: the "
         "origin's open files, sampled every 20 ms. Origin: WORKER_THREADS=2, TRANSFORM_CONCURRENCY=2, "
-        f"RLIMIT_NOFILE {r['nofile']} (run.sh raises the soft limit to the hard one).",
+        f"MAX_CONNECTIONS={r['cap']} (default 4096), RLIMIT_NOFILE {r['nofile']} (run.sh raises the soft limit to "
+        "the hard one).",
         "",
         f"Baseline, same run: a single cold request (same client, fresh origin) took **{ms(r['single'])}** "
         f"(peak RSS {mb(r['single_rss'])}).",
@@ -512,8 +516,11 @@ def section_herd(r):
               f"{ms(big['floor_p99'])}).",
               "",
               f"Descriptors: the origin holds one per connection plus about {max(0, big['fds'] - big['n'])} of its own "
-              "(listener, epoll, eventfds, the store, curl); run it with `LimitNOFILE=` (systemd) or `ulimit -n` of at "
-              "least the connections it should hold + 64.", ""]
+              "(listener, epoll, eventfds, the store, curl). To hold N connections it needs MAX_CONNECTIONS >= N "
+              "(default 4096; past the cap it stops accepting and the rest wait in the kernel's listen backlog, "
+              "`net.core.somaxconn`, until connections close) and a descriptor limit of N + 256 (`LimitNOFILE=` "
+              "under systemd, `ulimit -n`; the origin raises its soft limit towards the hard one itself and lowers "
+              "a default cap that does not fit).", ""]
     return lines
 
 

@@ -413,7 +413,7 @@ def section_mixed(r):
         f"{rows[1]['miss']['rate']:.0f}/s; the generator waits for every answer before the next phase. "
         "The machine is shared: load average at each phase's start is in the table.",
         "",
-        "| phase | load avg | hits sent | hit p50 | hit p99 | hit p99.9 | hit max | misses: 200 / 503 / other | "
+        "| phase | load avg | hits sent / answered | hit p50 | hit p99 | hit p99.9 | hit max | misses: 200 / 503 / other | "
         "miss p50 | transforms | server CPU | client CPU |",
         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
@@ -426,7 +426,7 @@ def section_mixed(r):
             mp50 = ms(mi["p50_us"])
         else:
             miss, mp50 = "-", "-"
-        lines.append(f"| {row['phase']} | {row['load']} | {hi['issued']} | {ms(hi['p50_us'])} | {ms(hi['p99_us'])} | "
+        lines.append(f"| {row['phase']} | {row['load']} | {hi['issued']} / {hi['statuses'].get('200', 0)} | {ms(hi['p50_us'])} | {ms(hi['p99_us'])} | "
                      f"{ms(hi['p999_us'])} | {ms(hi['max_us'])} | {miss} | {mp50} | {int(row['transforms'])} | "
                      f"{row['server_cpu']:.2f} s | {hi['client_cpu_s']:.2f} s |")
     lines += ["", f"Target: hit p99 with misses within 1 ms of the hit p99 without (the better of the two hits-alone "

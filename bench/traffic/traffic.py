@@ -261,7 +261,8 @@ def transforms_floor(nic, items, work):
     outs = [os.path.join(work, f"floor-{i:02d}.avif") for i in range(len(items))]
     c0, t0 = children_cpu(), time.perf_counter()
     for it, out in zip(items, outs):
-        subprocess.run([nic, "transform", it["path"], out, "--w", str(WIDTH), "--fmt", "avif"], check=True)
+        subprocess.run([nic, "transform", it["path"], out, "--w", str(WIDTH), "--fmt", "avif"], check=True,
+                       stdout=subprocess.DEVNULL)
     return children_cpu() - c0, time.perf_counter() - t0, outs
 
 
@@ -297,7 +298,8 @@ def part_cold(ctx):
     same = 0
     for t, ref in zip(targets, refs):
         same += o.get(t, {"Accept": BROWSER_ACCEPT}).body == open(ref, "rb").read()
-    row = {"requests": r["issued"], "ok": r["statuses"].get("200", 0), "wall": r["seconds"],
+    row = {"requests": r["issued"], "ok": r["statuses"].get("200", 0), "statuses": r["statuses"],
+           "errors": r["errors"], "wall": r["seconds"],
            "p50": r["p50_us"], "p99": r["p99_us"], "max": r["max_us"],
            "notion": c["notion_calls"], "downloads": c["s3_downloads"], "transforms": transforms, "avif": avif,
            "writes": writes, "rss": herd.peak_rss(o.proc.pid), "fds": sampler.max_fds,
@@ -307,6 +309,13 @@ def part_cold(ctx):
     print(row, flush=True)
     ctx.warm_origin = (o, targets)  # the mixed part may reuse it: every variant is in memory now
     return row
+
+
+def other_answers(r):
+    parts = [f"{n}x {code}" for code, n in sorted(r["statuses"].items()) if code != "200"]
+    if r["errors"]:
+        parts.append(f"{r['errors']} failed")
+    return ", ".join(parts) or "none"
 
 
 def section_cold(r):
@@ -330,10 +339,10 @@ def section_cold(r):
         f"time is `nic transform IN OUT --w {WIDTH} --fmt avif` on the same {CORPUS_SIZE} files, one after another, "
         f"in the same run ({r['same']} of {CORPUS_SIZE} variants the origin served are byte-identical to it).",
         "",
-        "| requests | 200s | Notion calls | downloads | transforms (avif) | variant writes | wall | floor | wall/floor "
-        "| p50 | p99 | peak RSS | server CPU |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {r['requests']} | {r['ok']} | {r['notion']} | {r['downloads']} | {r['transforms']} ({r['avif']}) | "
+        "| requests | 200s | other answers | Notion calls | downloads | transforms (avif) | variant writes | wall | floor "
+        "| wall/floor | p50 | p99 | peak RSS | server CPU |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {r['requests']} | {r['ok']} | {other_answers(r)} | {r['notion']} | {r['downloads']} | {r['transforms']} ({r['avif']}) | "
         f"{r['writes']} | {r['wall']:.2f} s | {r['floor']:.2f} s | {ratio:.2f} | {ms(r['p50'])} | {ms(r['p99'])} | "
         f"{mb(r['rss'])} | {r['server_cpu']:.2f} s |",
         "",
@@ -404,7 +413,7 @@ def section_mixed(r):
         f"{rows[1]['miss']['rate']:.0f}/s; the generator waits for every answer before the next phase. "
         "The machine is shared: load average at each phase's start is in the table.",
         "",
-        "| phase | load avg | hits sent | hit p50 | hit p99 | hit p99.9 | hit max | misses: 200 / 503 / other | "
+        "| phase | load avg | hits sent / answered | hit p50 | hit p99 | hit p99.9 | hit max | misses: 200 / 503 / other | "
         "miss p50 | transforms | server CPU | client CPU |",
         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
@@ -417,7 +426,7 @@ def section_mixed(r):
             mp50 = ms(mi["p50_us"])
         else:
             miss, mp50 = "-", "-"
-        lines.append(f"| {row['phase']} | {row['load']} | {hi['issued']} | {ms(hi['p50_us'])} | {ms(hi['p99_us'])} | "
+        lines.append(f"| {row['phase']} | {row['load']} | {hi['issued']} / {hi['statuses'].get('200', 0)} | {ms(hi['p50_us'])} | {ms(hi['p99_us'])} | "
                      f"{ms(hi['p999_us'])} | {ms(hi['max_us'])} | {miss} | {mp50} | {int(row['transforms'])} | "
                      f"{row['server_cpu']:.2f} s | {hi['client_cpu_s']:.2f} s |")
     lines += ["", f"Target: hit p99 with misses within 1 ms of the hit p99 without (the better of the two hits-alone "
@@ -432,7 +441,10 @@ def part_herd(ctx):
     fakes = ctx.fakes
     path = os.path.join(ctx.work, "herd.jpg")
     data = open(path, "rb").read() if os.path.exists(path) else herd.make_jpeg(ctx.nic, path)
-    env = dict(ENV, TRANSFORM_QUEUE=2000, MEMORY_CACHE_BYTES=64 * 1024 * 1024)
+    # MAX_CONNECTIONS defaults to 4096: beyond it the origin stops accepting
+    # (the rest wait in the listen backlog until connections close).
+    env = dict(ENV, TRANSFORM_QUEUE=2000, MEMORY_CACHE_BYTES=64 * 1024 * 1024,
+               MAX_CONNECTIONS=max(ctx.herd_ns) + 100)
     fakes.reset()
     fakes.faults(s3={"latency_ms": S3_LATENCY_MS})
 
@@ -468,7 +480,7 @@ def part_herd(ctx):
         rows.append(row)
         o.stop()
     return {"single": single["p99_us"], "single_rss": single_rss, "rows": rows, "bytes": len(data),
-            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
+            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "cap": env["MAX_CONNECTIONS"]}
 
 
 def section_herd(r):
@@ -480,7 +492,8 @@ def section_herd(r):
         "*Client floor*: the same herd again right after, against the now cached variant (memory hits): what N "
         "requests at once cost this client and the hit path on these 2 shared cores. Peak descriptors: the "
         "origin's open files, sampled every 20 ms. Origin: WORKER_THREADS=2, TRANSFORM_CONCURRENCY=2, "
-        f"RLIMIT_NOFILE {r['nofile']} (run.sh raises the soft limit to the hard one).",
+        f"MAX_CONNECTIONS={r['cap']} (default 4096), RLIMIT_NOFILE {r['nofile']} (run.sh raises the soft limit to "
+        "the hard one).",
         "",
         f"Baseline, same run: a single cold request (same client, fresh origin) took **{ms(r['single'])}** "
         f"(peak RSS {mb(r['single_rss'])}).",
@@ -503,8 +516,11 @@ def section_herd(r):
               f"{ms(big['floor_p99'])}).",
               "",
               f"Descriptors: the origin holds one per connection plus about {max(0, big['fds'] - big['n'])} of its own "
-              "(listener, epoll, eventfds, the store, curl); run it with `LimitNOFILE=` (systemd) or `ulimit -n` of at "
-              "least the connections it should hold + 64.", ""]
+              "(listener, epoll, eventfds, the store, curl). To hold N connections it needs MAX_CONNECTIONS >= N "
+              "(default 4096; past the cap it stops accepting and the rest wait in the kernel's listen backlog, "
+              "`net.core.somaxconn`, until connections close) and a descriptor limit of N + 256 (`LimitNOFILE=` "
+              "under systemd, `ulimit -n`; the origin raises its soft limit towards the hard one itself and lowers "
+              "a default cap that does not fit).", ""]
     return lines
 
 

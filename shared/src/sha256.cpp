@@ -3,6 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define NIC_SHA256_X86 1
+#else
+#define NIC_SHA256_X86 0
+#endif
+
 namespace nic {
 namespace {
 
@@ -18,42 +26,122 @@ constexpr std::array<std::uint32_t, 64> kK{
 
 constexpr std::uint32_t rotr(std::uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
+// One round with the eight working variables' roles passed in rotated order
+// (the caller unrolls eight rounds, so nothing is moved between registers).
+inline void round(std::uint32_t a, std::uint32_t b, std::uint32_t c, std::uint32_t& d, std::uint32_t e,
+                  std::uint32_t f, std::uint32_t g, std::uint32_t& h, std::uint32_t kw) {
+  const std::uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + kw;
+  d += t1;
+  h = t1 + (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+}
+
+void blocks_portable(std::array<std::uint32_t, 8>& state, const std::uint8_t* p, std::size_t n) {
+  for (; n > 0; --n, p += 64) {
+    std::array<std::uint32_t, 64> w;
+    for (int i = 0; i < 16; ++i) {
+      w[i] = (std::uint32_t{p[4 * i]} << 24) | (std::uint32_t{p[4 * i + 1]} << 16) |
+             (std::uint32_t{p[4 * i + 2]} << 8) | std::uint32_t{p[4 * i + 3]};
+    }
+    for (int i = 16; i < 64; ++i) {
+      const std::uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      const std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    std::uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    std::uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+    for (int i = 0; i < 64; i += 8) {
+      round(a, b, c, d, e, f, g, h, kK[i] + w[i]);
+      round(h, a, b, c, d, e, f, g, kK[i + 1] + w[i + 1]);
+      round(g, h, a, b, c, d, e, f, kK[i + 2] + w[i + 2]);
+      round(f, g, h, a, b, c, d, e, kK[i + 3] + w[i + 3]);
+      round(e, f, g, h, a, b, c, d, kK[i + 4] + w[i + 4]);
+      round(d, e, f, g, h, a, b, c, kK[i + 5] + w[i + 5]);
+      round(c, d, e, f, g, h, a, b, kK[i + 6] + w[i + 6]);
+      round(b, c, d, e, f, g, h, a, kK[i + 7] + w[i + 7]);
+    }
+    state[0] += a; state[1] += b; state[2] += c; state[3] += d;
+    state[4] += e; state[5] += f; state[6] += g; state[7] += h;
+  }
+}
+
+#if NIC_SHA256_X86
+// The x86 SHA extensions (Intel Goldmont+, AMD Zen+): two rounds per
+// instruction, about 5x the portable code's speed (3.7 vs 18 ms for 5 MiB on
+// the AMD EPYC of bench/README.md); a source's ETag hashes every byte of a
+// 2-25 MB download, and the S3 store hashes every payload it sends. The state lives as
+// ABEF/CDGH pairs, the layout sha256rnds2 works on.
+__attribute__((target("sha,sse4.1"))) void blocks_x86(std::array<std::uint32_t, 8>& state, const std::uint8_t* p,
+                                                      std::size_t n) {
+  const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&state[0])), 0xB1);  // CDAB
+  __m128i cdgh = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&state[4])), 0x1B);  // EFGH
+  __m128i abef = _mm_alignr_epi8(tmp, cdgh, 8);
+  cdgh = _mm_blend_epi16(cdgh, tmp, 0xF0);
+  for (; n > 0; --n, p += 64) {
+    const __m128i abef_in = abef;
+    const __m128i cdgh_in = cdgh;
+    __m128i m[4];  // message words W[4g..4g+3] of groups g, g-1, g-2, g-3 (ring by g mod 4)
+    for (int g = 0; g < 16; ++g) {
+      __m128i& cur = m[g & 3];
+      if (g < 4) {
+        cur = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * g)), bswap);
+      } else {
+        const __m128i prev1 = m[(g - 1) & 3];
+        const __m128i prev2 = m[(g - 2) & 3];
+        const __m128i prev3 = m[(g - 3) & 3];
+        __m128i x = _mm_sha256msg1_epu32(cur, prev3);      // W[i-16] + s0(W[i-15])
+        x = _mm_add_epi32(x, _mm_alignr_epi8(prev1, prev2, 4));  // + W[i-7]
+        cur = _mm_sha256msg2_epu32(x, prev1);              // + s1(W[i-2])
+      }
+      const auto* k = reinterpret_cast<const __m128i*>(&kK[static_cast<std::size_t>(4 * g)]);
+      __m128i kw = _mm_add_epi32(cur, _mm_loadu_si128(k));
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, kw);
+      kw = _mm_shuffle_epi32(kw, 0x0E);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, kw);
+    }
+    abef = _mm_add_epi32(abef, abef_in);
+    cdgh = _mm_add_epi32(cdgh, cdgh_in);
+  }
+  tmp = _mm_shuffle_epi32(abef, 0x1B);   // FEBA
+  cdgh = _mm_shuffle_epi32(cdgh, 0xB1);  // DCHG
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&state[0]), _mm_blend_epi16(tmp, cdgh, 0xF0));  // DCBA
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&state[4]), _mm_alignr_epi8(cdgh, tmp, 8));     // HGFE
+}
+
+bool has_sha_extensions() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_SSE4_1)) return false;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return (ebx & bit_SHA) != 0;
+}
+#endif
+
+using BlocksFn = void (*)(std::array<std::uint32_t, 8>&, const std::uint8_t*, std::size_t);
+
+BlocksFn pick_blocks() {
+#if NIC_SHA256_X86
+  if (has_sha_extensions()) return blocks_x86;
+#endif
+  return blocks_portable;
+}
+
+// Chosen on first use (a function-local static: no static-initialisation order to get wrong).
+BlocksFn blocks_fn() {
+  static const BlocksFn fn = pick_blocks();
+  return fn;
+}
+
 }  // namespace
+
+namespace detail {
+void sha256_blocks_portable(std::array<std::uint32_t, 8>& state, const std::uint8_t* p, std::size_t n) {
+  blocks_portable(state, p, n);
+}
+void sha256_blocks(std::array<std::uint32_t, 8>& state, const std::uint8_t* p, std::size_t n) { blocks_fn()(state, p, n); }
+}  // namespace detail
 
 Sha256::Sha256()
     : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
-
-void Sha256::block(const std::uint8_t* p) {
-  std::array<std::uint32_t, 64> w{};
-  for (int i = 0; i < 16; ++i) {
-    w[i] = (std::uint32_t{p[4 * i]} << 24) | (std::uint32_t{p[4 * i + 1]} << 16) |
-           (std::uint32_t{p[4 * i + 2]} << 8) | std::uint32_t{p[4 * i + 3]};
-  }
-  for (int i = 16; i < 64; ++i) {
-    const std::uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-    const std::uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-  }
-  std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
-  for (int i = 0; i < 64; ++i) {
-    const std::uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
-    const std::uint32_t ch = (e & f) ^ (~e & g);
-    const std::uint32_t t1 = h + s1 + ch + kK[i] + w[i];
-    const std::uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
-    const std::uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
-    const std::uint32_t t2 = s0 + maj;
-    h = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
-  }
-  h_[0] += a; h_[1] += b; h_[2] += c; h_[3] += d;
-  h_[4] += e; h_[5] += f; h_[6] += g; h_[7] += h;
-}
 
 void Sha256::update(std::span<const std::uint8_t> data) {
   total_ += data.size();
@@ -64,10 +152,12 @@ void Sha256::update(std::span<const std::uint8_t> data) {
     buf_len_ += take;
     i = take;
     if (buf_len_ < 64) return;
-    block(buf_.data());
+    blocks_fn()(h_, buf_.data(), 1);
     buf_len_ = 0;
   }
-  for (; i + 64 <= data.size(); i += 64) block(data.data() + i);
+  const std::size_t whole = (data.size() - i) / 64;
+  if (whole > 0) blocks_fn()(h_, data.data() + i, whole);
+  i += whole * 64;
   if (i < data.size()) {
     buf_len_ = data.size() - i;
     std::memcpy(buf_.data(), data.data() + i, buf_len_);

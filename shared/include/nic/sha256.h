@@ -21,7 +21,6 @@ class Sha256 {
   Digest finish();
 
  private:
-  void block(const std::uint8_t* p);
   std::array<std::uint32_t, 8> h_{};
   std::array<std::uint8_t, 64> buf_{};
   std::size_t buf_len_ = 0;
@@ -36,6 +35,13 @@ Digest hmac_sha256(std::string_view key, std::string_view message);
 
 std::string base64url_encode(std::span<const std::uint8_t> bytes);  // no padding
 std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text);
+
+namespace detail {
+// n whole 64-byte blocks into the state: the fastest code this CPU runs, and
+// the portable code alone (the tests compare the two).
+void sha256_blocks(std::array<std::uint32_t, 8>& state, const std::uint8_t* p, std::size_t n);
+void sha256_blocks_portable(std::array<std::uint32_t, 8>& state, const std::uint8_t* p, std::size_t n);
+}  // namespace detail
 
 // Compares without an early exit (signature checks).
 bool constant_time_equal(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);

@@ -182,6 +182,20 @@ TEST_CASE("grey sources stay grey: PNG grey, JPEG one component, AVIF 4:0:0", "[
       jpeg_destroy_decompress(&cinfo);
     }
   }
+  // Flat grey content (its own progressive script) decodes back to grey.
+  {
+    const Pixels screen = fixture::screenshot(320, 200);
+    Pixels grey_screen = fixture::blank(320, 200, 1);
+    for (std::size_t i = 0; i < grey_screen.p.size(); ++i) grey_screen.p[i] = screen.p[i * 3];
+    nic::NormalizedParams p;
+    p.w = 160;
+    p.fmt = nic::RequestedFormat::Jpeg;
+    auto out = nic::transform_image(fixture::encode_png(grey_screen), p, nic::negotiate(p.fmt, ""), nic::TransformLimits{});
+    REQUIRE(out);
+    const Pixels back = fixture::decode(out->bytes);
+    REQUIRE(back.w == 160);
+    CHECK(back.at(100, 60)[0] == back.at(100, 60)[1]);
+  }
   // A colour source is not made grey.
   nic::NormalizedParams p;
   p.w = 80;

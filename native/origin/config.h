@@ -87,6 +87,7 @@ struct Config {
   std::uint64_t transform_memory_bytes = 0;       // TRANSFORM_MEMORY_BYTES (0 here: the default below)
   std::uint64_t write_behind_bytes = 64ULL << 20;  // WRITE_BEHIND_BYTES: storage writes waiting
   int storage_concurrency = 4;                    // STORAGE_CONCURRENCY: threads reading the storage tier
+  int avif_speed = 5;                             // AVIF_SPEED: aom speed 0..10 (higher: faster, larger)
 };
 
 // TRANSFORM_MEMORY_BYTES when unset: what one MAX_INPUT_PIXELS image needs

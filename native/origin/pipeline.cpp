@@ -197,7 +197,7 @@ void ImagePipeline::step_transform(const FlightPtr& f, const Source& source) {
   }
   at("transform", *f);
   const ImageRequest& req = *f->request;
-  const TransformLimits limits{config_.max_input_pixels, kMaxDimension};
+  const TransformLimits limits{config_.max_input_pixels, kMaxDimension, config_.avif_speed};
   const auto t0 = std::chrono::steady_clock::now();
   auto out = transform_image(*source.bytes, req.params, req.choice, limits);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -17,8 +17,8 @@ struct TransformLimits {
   std::uint64_t max_input_pixels = 50'000'000;  // MAX_INPUT_PIXELS
   int max_output_dimension = kMaxDimension;     // output w and h are capped to this
   // Not a limit but an encoder setting that the host reads from its
-  // configuration (AVIF_SPEED; nic-origin does not read it yet, see
-  // bench/README.md): aom's speed 0..10, higher is faster and larger.
+  // configuration (nic-origin: AVIF_SPEED): aom's speed 0..10, higher is
+  // faster and larger (bench/README.md has the byte cost of speed 8).
   int avif_speed = 5;
 };
 

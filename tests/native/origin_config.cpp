@@ -37,6 +37,7 @@ TEST_CASE("origin config: defaults are the contract's", "[origin][config]") {
   CHECK(c->max_input_pixels == 50000000);
   CHECK(c->follower_timeout_ms == 20000);
   CHECK(c->source_ttl_seconds == 3600);
+  CHECK(c->avif_speed == 5);
   CHECK(c->notion_rps == 3.0);
   CHECK(c->coalescing);
   CHECK(c->core.allowed_widths.front() == 32);
@@ -54,6 +55,7 @@ TEST_CASE("origin config: values are read", "[origin][config]") {
                                {"API_KEYS", "a, b,,c"},
                                {"NIC_COALESCING", "off"},
                                {"NOTION_RPS", "2.5"},
+                               {"AVIF_SPEED", "8"},
                                {"ALLOWED_DOMAINS", "http://127.0.0.1:9002"}}));
   REQUIRE(c.ok());
   CHECK(c->port == 8080);
@@ -65,6 +67,7 @@ TEST_CASE("origin config: values are read", "[origin][config]") {
   CHECK(c->api_keys == std::vector<std::string>{"a", "b", "c"});
   CHECK_FALSE(c->coalescing);
   CHECK(c->notion_rps == 2.5);
+  CHECK(c->avif_speed == 8);
   REQUIRE(c->allowed_domains.size() == 1);
   CHECK(c->allowed_domains[0].port == 9002);
 }
@@ -79,6 +82,7 @@ TEST_CASE("origin config: a bad setting names its variable", "[origin][config]")
       {"NOTION_API_BASE", "notaurl"}, {"NOTION_RPS", "0"},
       {"WORKER_THREADS", "0"},    {"NIC_COALESCING", "sometimes"},
       {"FOLLOWER_TIMEOUT_MS", "x"}, {"TRANSFORM_QUEUE", "-1"},
+      {"AVIF_SPEED", "11"},
   };
   for (const auto& [name, value] : bad) {
     INFO(name << "=" << value);

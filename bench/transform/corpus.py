@@ -14,8 +14,11 @@ Per image and format:
 Then per format: the median and the worst (largest) ratio over the corpus.
 
 usage: corpus.py BENCH SHARP_DIR WORK OUT_MD [--only a,b] [--formats f,g] [--reps N]
+       corpus.py --table ROWS.jsonl OUT_MD     the table from the rows of an earlier (maybe cut short) run
+Each finished (input, format) row is appended to WORK/corpus-rows.jsonl as it completes.
 """
 import argparse
+import json
 import glob
 import math
 import os
@@ -114,6 +117,10 @@ def ssim_db(s):
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == '--table':
+        rows = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+        meta = rows.pop(0)
+        return report(rows, meta, sys.argv[3])
     ap = argparse.ArgumentParser()
     ap.add_argument('bench')
     ap.add_argument('sharp_dir')
@@ -129,7 +136,8 @@ def main():
     os.makedirs(os.path.join(work, 'corpus-out'), exist_ok=True)
 
     sh([args.bench, 'gen-corpus', work, '/usr/share/backgrounds/mate/nature/LadyBird.jpg'])
-    inputs = [p for p in SYSTEM if os.path.exists(p)] + [os.path.join(work, g) for g in GENERATED]
+    # The generated inputs first (one of each kind), then the photographs.
+    inputs = [os.path.join(work, g) for g in GENERATED] + [p for p in SYSTEM if os.path.exists(p)]
     missing = [p for p in SYSTEM if not os.path.exists(p)]
     if missing:
         print('missing corpus files (install mate-backgrounds gnome-backgrounds):', missing, file=sys.stderr)
@@ -139,11 +147,12 @@ def main():
         inputs = [p for p in inputs if any(k in os.path.basename(p) for k in keys)]
     formats = args.formats.split(',')
     env = dict(os.environ, UV_THREADPOOL_SIZE='1')
-    load_start = open('/proc/loadavg').read().split()[:3]
-    started = time.time()
-
-    rows = {f: [] for f in formats}
-    mozjpeg = []
+    meta = {'load_start': open('/proc/loadavg').read().split()[:3], 'started': time.time(), 'reps': args.reps}
+    log_path = os.path.join(work, 'corpus-rows.jsonl')
+    log = open(log_path, 'w')
+    log.write(json.dumps(meta) + '\n')
+    log.flush()
+    all_rows = []
     for path in inputs:
         name = os.path.splitext(os.path.basename(path))[0]
         for fmt in formats:
@@ -183,10 +192,27 @@ def main():
                 d = qs.index(50) if 50 in qs else 1
                 row['ours_q'] = curves['ours'][d]
                 row['sharp_q'] = curves['sharp'][d]
-                if fmt == 'jpeg':
-                    mozjpeg.append(row)
-            rows[fmt].append(row)
+            row['fmt'] = fmt
+            all_rows.append(row)
+            log.write(json.dumps(row) + '\n')
+            log.flush()
+    return report(all_rows, meta, args.out_md)
 
+
+def report(all_rows, meta, out_md):
+    formats = []
+    for r in all_rows:
+        if r['fmt'] not in formats:
+            formats.append(r['fmt'])
+    rows = {f: [r for r in all_rows if r['fmt'] == f] for f in formats}
+    mozjpeg = rows.get('jpeg', [])
+    names = sorted({r['name'] for r in all_rows})
+    load_start, started = meta['load_start'], meta['started']
+
+    class A:
+        reps = meta['reps']
+    args = A()
+    inputs = names
     load_end = open('/proc/loadavg').read().split()[:3]
     cpu_name = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), '?')
 
@@ -250,7 +276,7 @@ def main():
     lines.append('')
     lines.append('</details>')
     text = '\n'.join(lines) + '\n'
-    with open(args.out_md, 'w') as f:
+    with open(out_md, 'w') as f:
         f.write(text)
     print(text)
     return 0

@@ -14,11 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The decoded `url` parameter ("" when absent).
 Result<std::string> url_param(std::string_view query, std::string* rest) {
   std::string url;

@@ -4,15 +4,27 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace nic::origin {
 
 using Bytes = std::vector<std::uint8_t>;
 using SharedBytes = std::shared_ptr<const Bytes>;
+
+inline std::string_view as_text(const Bytes& bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+// Seconds since the epoch: stored ages, expiries and uptime.
+inline std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 struct StoredImage {
   SharedBytes bytes;

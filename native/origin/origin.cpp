@@ -11,39 +11,11 @@
 #include "nic/route.h"
 #include "nic/sha256.h"
 #include "page.h"
+#include "request_id.h"
 #include "s3_store.h"
 
 namespace nic::origin {
 namespace {
-
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string new_request_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::uint64_t v = rng();
-  std::string out(16, '0');
-  for (int i = 15; i >= 0; --i) {
-    out[static_cast<std::size_t>(i)] = kHex[v & 15];
-    v >>= 4;
-  }
-  return out;
-}
-
-// An id from the front (the edge sends a UUID) is kept so one request can be
-// followed across tiers; anything else is replaced, never echoed.
-bool usable_request_id(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                    c == '_' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 bool constant_time_string_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

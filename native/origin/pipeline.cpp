@@ -13,13 +13,6 @@
 namespace nic::origin {
 namespace {
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string_view as_text(const Bytes& bytes) { return {reinterpret_cast<const char*>(bytes.data()), bytes.size()}; }
-
 std::shared_ptr<StoredImage> image_from(const Store::Hit& hit) {
   auto image = std::make_shared<StoredImage>();
   image->bytes = hit.bytes;

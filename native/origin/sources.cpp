@@ -16,13 +16,6 @@
 namespace nic::origin {
 namespace {
 
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string_view as_text(const Bytes& bytes) { return {reinterpret_cast<const char*>(bytes.data()), bytes.size()}; }
-
 // Which upstream file a URL names, independent of its signature: lets
 // revalidation notice that a block now points to another file.
 std::string upstream_identity(const std::string& url, const std::vector<AllowedHost>& allowed) {

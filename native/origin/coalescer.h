@@ -9,6 +9,7 @@
 // without the lock, never on the caller's stack of join().
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -174,7 +175,8 @@ class Coalescer {
       const std::int64_t now = steady_ms();
       if (next > now) {
         timer_wakes_at_ = next;
-        cv_.wait_for(lock, std::chrono::milliseconds(next - now));
+        // At most an hour at a time: a far deadline must not overflow the clock's nanoseconds.
+        cv_.wait_for(lock, std::chrono::milliseconds(std::min<std::int64_t>(next - now, 3600000)));
         continue;
       }
       timer_wakes_at_ = kNever;  // busy expiring; it looks at the tables again after

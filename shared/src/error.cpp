@@ -35,7 +35,7 @@ constexpr std::array<ErrorInfo, 24> kErrors{{
     {ErrorCode::NotFound, "NOT_FOUND", 404},
     {ErrorCode::MethodNotAllowed, "METHOD_NOT_ALLOWED", 405},
     {ErrorCode::HeadersTooLarge, "HEADERS_TOO_LARGE", 431},
-    {ErrorCode::Internal, "INTERNAL_ERROR", 500},
+    {ErrorCode::Internal, "INTERNAL", 500},
 }};
 
 const ErrorInfo& info(ErrorCode code) {

@@ -23,7 +23,7 @@ TEST_CASE("every error code maps to its contract status and name", "[error]") {
       {nic::ErrorCode::MissingApiKey, "MISSING_API_KEY", 401},  {nic::ErrorCode::InvalidApiKey, "INVALID_API_KEY", 401},
       {nic::ErrorCode::NotFound, "NOT_FOUND", 404},             {nic::ErrorCode::MethodNotAllowed, "METHOD_NOT_ALLOWED", 405},
       {nic::ErrorCode::HeadersTooLarge, "HEADERS_TOO_LARGE", 431},
-      {nic::ErrorCode::Internal, "INTERNAL_ERROR", 500},
+      {nic::ErrorCode::Internal, "INTERNAL", 500},
   };
   for (const auto& c : cases) {
     CAPTURE(c.name);

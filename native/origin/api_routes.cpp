@@ -4,9 +4,11 @@
 
 #include <chrono>
 
+#include "health.h"
 #include "nic/notion_url.h"
 #include "nic/percent.h"
 #include "nic/route.h"
+#include "nic/signature.h"
 #include "nic/url.h"
 
 namespace nic::origin {
@@ -22,7 +24,7 @@ Result<std::string> url_param(std::string_view query, std::string* rest) {
       auto decoded = percent_decode(p.value, ErrorCode::InvalidParam);
       if (!decoded) return make_error(ErrorCode::InvalidParam, "url: " + decoded.error().message);
       url = std::move(*decoded);
-    } else if (rest != nullptr) {
+    } else if (rest != nullptr && p.name != "sig") {
       if (!rest->empty()) *rest += '&';
       *rest += p.name;
       *rest += '=';
@@ -35,6 +37,9 @@ Result<std::string> url_param(std::string_view query, std::string* rest) {
 }  // namespace
 
 Result<ApiRoutes::ProxyPlan> ApiRoutes::proxy(std::string_view query, std::string_view accept) {
+  if (!p_.config.hmac_secret.empty()) {
+    if (auto s = verify_signature(p_.config.hmac_secret, "/api/v1/proxy", query); !s) return s.take_error();
+  }
   std::string rest;
   auto url = url_param(query, &rest);
   if (!url) return url.take_error();
@@ -42,16 +47,12 @@ Result<ApiRoutes::ProxyPlan> ApiRoutes::proxy(std::string_view query, std::strin
   if (!file) return file.take_error();
   ImagePath image{file->workspace, file->file_id, file->filename};
   const std::string path = "/img/" + image.workspace + "/" + image.id + "/" + percent_encode(image.filename);
-  // The proxy endpoint is the older project's: no signature, but rate limits and a quota.
+  // The signature (if any) was checked above over the proxy URL, not the /img path.
   auto ireq = prepare_image_request(image, path, rest, accept, p_.config.core, "");
   if (!ireq) return ireq.take_error();
-  const std::int64_t now = unix_now();
-  const std::string block = file->block_id.value_or("");
-  p_.sources.urls().put(file->workspace, file->file_id, SignedUrl{file->url, file->expires_at, block, false}, now);
-  if (!block.empty()) {
-    p_.sources.urls().put(file->workspace, block, SignedUrl{file->url, file->expires_at, block, true}, now);
-  }
-  return ProxyPlan{std::make_shared<const ImageRequest>(std::move(*ireq)), rest.empty() ? path : path + "?" + rest};
+  auto offered = std::make_shared<const SignedUrl>(SignedUrl{file->url, file->expires_at, "", false});
+  return ProxyPlan{std::make_shared<const ImageRequest>(std::move(*ireq)), std::move(offered),
+                   rest.empty() ? path : path + "?" + rest};
 }
 
 Result<ApiRoutes::Targets> ApiRoutes::purge_targets(std::string_view query) {
@@ -96,20 +97,23 @@ bool ApiRoutes::purge(Targets targets, std::function<void(Response)> reply) {
   });
 }
 
-Response ApiRoutes::health() {
-  const bool writable = p_.store.writable();
-  const auto st = p_.store.stats();
-  json::object body;
-  body["status"] = writable ? "ok" : "degraded";
-  body["version"] = NIC_VERSION;
-  body["uptimeSeconds"] = unix_now() - p_.started_unix;
-  body["storage"] = {{"backend", p_.config.storage_backend},
-                     {"writable", writable},
-                     {"entries", st.entries},
-                     {"bytes", st.bytes}};
-  body["memory"] = {{"entries", p_.memory.entries()}, {"bytes", p_.memory.bytes()}};
-  body["inflightFlights"] = p_.pipeline.inflight() + p_.sources.inflight();
-  return json_response(writable ? 200 : 503, json::serialize(body));
+Result<Response> ApiRoutes::health(std::string_view query) {
+  auto probe = parse_health_probe(query);
+  if (!probe) return probe.take_error();
+  HealthInputs in;
+  if (*probe != HealthProbe::Live) {  // liveness looks at nothing
+    const auto st = p_.store.stats();
+    in.storage_writable = p_.store.writable();
+    in.storage_backend = p_.config.storage_backend;
+    in.storage_entries = st.entries;
+    in.storage_bytes = st.bytes;
+    in.memory_entries = p_.memory.entries();
+    in.memory_bytes = p_.memory.bytes();
+    in.inflight_flights = p_.pipeline.inflight() + p_.sources.inflight();
+    in.uptime_seconds = unix_now() - p_.started_unix;
+  }
+  HealthAnswer answer = health_answer(*probe, in);
+  return json_response(answer.status, std::move(answer.body));
 }
 
 Response ApiRoutes::stats() {

@@ -1,5 +1,5 @@
 // The HTTP API beside the images: /api/v1/proxy (the older project's
-// endpoint: registers a signed URL, then it is an image request),
+// endpoint: offers a signed URL to the source step, then it is an image request),
 // DELETE /api/v1/cache, /health, /api/v1/stats and /metrics. JSON bodies
 // through Boost.JSON. Rate limits and API keys are checked by the routes
 // before these are called.
@@ -43,10 +43,15 @@ class ApiRoutes {
   };
   explicit ApiRoutes(Parts parts) : p_(parts) {}
 
-  // /api/v1/proxy?url=...&w=...: the URL is remembered until it expires; the
-  // answer is the image request to serve and its Content-Location.
+  // /api/v1/proxy?url=...&w=...[&sig=...]: signed like /img when HMAC_SECRET is set
+  // (checked before anything else). Nothing is registered here: the URL is
+  // offered to this request's source step, which registers it under its file
+  // id only once it downloaded and probed as an image (a block id in the
+  // caller's URL is ignored). The answer is the image request to serve, the
+  // offer and the Content-Location.
   struct ProxyPlan {
     std::shared_ptr<const ImageRequest> request;
+    OfferedUrl offered;
     std::string content_location;
   };
   Result<ProxyPlan> proxy(std::string_view query, std::string_view accept);
@@ -59,7 +64,8 @@ class ApiRoutes {
   // `reply` with the JSON; false when that pool is full.
   bool purge(Targets targets, std::function<void(Response)> reply);
 
-  Response health();
+  // /health[?probe=live|ready] (health.h); another probe is INVALID_PARAM.
+  Result<Response> health(std::string_view query);
   Response stats();
   Response metrics();
 

@@ -122,6 +122,12 @@ class Coalescer {
     for (auto& [w, leader] : wake) w(result, leader);
   }
 
+  // A flight for `key` is in the air (a join now would follow it).
+  bool in_flight(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    return enabled_ && table_.find(key).has_value();
+  }
+
   std::size_t inflight() const {
     std::lock_guard lock(mu_);
     return enabled_ ? table_.inflight() : solo_.size();

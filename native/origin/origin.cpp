@@ -43,6 +43,7 @@ Origin::Origin(Config config)
       proxy_limit_(config_.rate_limit_proxy, 60),
       purge_limit_(config_.rate_limit_cache_purge, 60),
       proxy_quota_(config_.daily_proxy_quota, 86400),
+      image_miss_limit_(config_.rate_limit_image_miss, 60),
       started_unix_(unix_now()),
       image_cache_control_(image_cache_control(config_.cache_ttl_seconds)) {}
 
@@ -224,7 +225,7 @@ void Origin::handle(Request request, Reply reply) {
         return;
       }
       ctx->extra_headers.emplace_back("Content-Location", plan->content_location);
-      handle_image(ctx, std::move(plan->request));
+      handle_image(ctx, std::move(plan->request), std::move(plan->offered));
       return;
     }
     case RouteKind::CachePurge: {
@@ -239,7 +240,15 @@ void Origin::handle(Request request, Reply reply) {
       }
       return;
     }
-    case RouteKind::Health: finish(ctx, api_->health()); return;
+    case RouteKind::Health: {
+      auto answer = api_->health(rt.query);
+      if (!answer) {
+        respond_error(ctx, answer.error());
+        return;
+      }
+      finish(ctx, std::move(*answer));
+      return;
+    }
     case RouteKind::Stats:
       if (check_api_key(ctx)) finish(ctx, api_->stats());
       return;
@@ -259,7 +268,7 @@ void Origin::handle(Request request, Reply reply) {
 
 // ---------------------------------------------------------------- images
 
-void Origin::handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> request) {
+void Origin::handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> request, OfferedUrl offered) {
   const ImageRequest& ireq = *request;
   if (SharedImage hit = pipeline_->lookup_memory(ireq)) {
     const std::int64_t now = unix_now();
@@ -273,9 +282,17 @@ void Origin::handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> re
                                image_cache_control_));
     return;
   }
+  // A request that would start work (not in memory, not in the store's
+  // index, no flight for its key in the air) counts against
+  // RATE_LIMIT_IMAGE_MISS; hits and followers are free. Both looks are
+  // in-memory (the stores keep an index), never a storage round trip.
+  if (!offered && image_miss_limit_.enabled() && !pipeline_->in_flight(ireq.key) &&
+      !store_->meta(ireq.key_hash) && !check_rate(ctx, image_miss_limit_)) {
+    return;
+  }
   // What is stored is served meanwhile, whatever the check finds (stale-if-error).
   sources_->maybe_revalidate(ireq.image.workspace, ireq.image.id);
-  pipeline_->run(request, [this, ctx, request](const Result<Served>& r) {
+  auto done = [this, ctx, request](const Result<Served>& r) {
     if (!r) {
       respond_error(ctx, r.error());
       return;
@@ -283,7 +300,8 @@ void Origin::handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> re
     if (r->tier == Tier::Coalesced) metrics_.cache_hit("coalesced");
     finish(ctx, image_response(ctx->req, *request, r->image, Delivery{r->tier, r->leader, request->vary_accept},
                                image_cache_control_));
-  });
+  };
+  pipeline_->run(request, std::move(done), std::move(offered));
 }
 
 }  // namespace nic::origin

@@ -59,7 +59,9 @@ class Origin {
   struct Context;  // one request
   using Ctx = std::shared_ptr<Context>;
 
-  void handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> request);
+  // `offered`: the URL a /api/v1/proxy caller gave (proxy requests are not
+  // counted by RATE_LIMIT_IMAGE_MISS: the proxy has its own limits).
+  void handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> request, OfferedUrl offered = nullptr);
   void respond_error(const Ctx& ctx, const Error& error, std::int64_t retry_after = 1);
   void finish(const Ctx& ctx, Response response);
   bool check_rate(const Ctx& ctx, RateLimiter& limiter);
@@ -71,6 +73,7 @@ class Origin {
   Generations generations_;
   std::unique_ptr<Store> store_;  // fs (DiskStore) or s3|r2 (S3Store)
   RateLimiter global_limit_, image_limit_, proxy_limit_, purge_limit_, proxy_quota_;
+  RateLimiter image_miss_limit_;  // RATE_LIMIT_IMAGE_MISS: requests that start work
   std::int64_t started_unix_ = 0;
   std::string image_cache_control_;
   RequestMemo prepared_{4096};

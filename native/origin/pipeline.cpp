@@ -50,6 +50,7 @@ struct ImagePipeline::Flight {
   std::int64_t deadline_ms = 0;
   std::string source_key;
   std::uint64_t generation = 0;
+  OfferedUrl offered;
 };
 
 ImagePipeline::ImagePipeline(const Config& config, Metrics& metrics, MemoryCache& memory, Store& store,
@@ -74,7 +75,7 @@ void ImagePipeline::at(std::string_view step, const Flight& flight) {
 
 SharedImage ImagePipeline::lookup_memory(const ImageRequest& request) { return memory_.get(request.key_hash); }
 
-void ImagePipeline::run(std::shared_ptr<const ImageRequest> request, Done done) {
+void ImagePipeline::run(std::shared_ptr<const ImageRequest> request, Done done, OfferedUrl offered) {
   const std::int64_t deadline = steady_ms() + config_.follower_timeout_ms - kFlightMarginMs;
   const auto ticket =
       flights_.join(request->key, deadline, [done = std::move(done)](const Result<VariantOutcome>& r, bool leader) {
@@ -94,6 +95,7 @@ void ImagePipeline::run(std::shared_ptr<const ImageRequest> request, Done done) 
   flight->deadline_ms = deadline;
   flight->source_key = source_key(flight->request->image.workspace, flight->request->image.id);
   flight->generation = generations_.current(flight->source_key);
+  flight->offered = std::move(offered);
   FlightPtr f = std::move(flight);
   const bool queued = storage_pool_.try_submit([this, f] { guarded(f, [&] { step_storage(f); }); });
   if (!queued) finish(f, make_error(ErrorCode::Overloaded, "too many images waiting for storage; retry shortly"));
@@ -138,13 +140,16 @@ void ImagePipeline::step_storage(const FlightPtr& f) {
     }
   }
   metrics_.cache_miss();
-  sources_.get(req.image.workspace, req.image.id, f->deadline_ms, [this, f](const Result<Source>& source) {
-    if (!source) {
-      finish(f, source.error());
-      return;
-    }
-    guarded(f, [&] { step_admit(f, *source); });
-  });
+  sources_.get(
+      req.image.workspace, req.image.id, f->deadline_ms,
+      [this, f](const Result<Source>& source) {
+        if (!source) {
+          finish(f, source.error());
+          return;
+        }
+        guarded(f, [&] { step_admit(f, *source); });
+      },
+      f->offered);
 }
 
 // Step 3: admission. The source's header says how much memory the

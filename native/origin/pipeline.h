@@ -73,7 +73,10 @@ class ImagePipeline {
   SharedImage lookup_memory(const ImageRequest& request);
 
   // The rest of the way, one flight per key; `done` is called exactly once, on any thread.
-  void run(std::shared_ptr<const ImageRequest> request, Done done);
+  // `offered`: a proxy caller's URL for the source step (the leader's is used).
+  void run(std::shared_ptr<const ImageRequest> request, Done done, OfferedUrl offered = nullptr);
+  // A flight for this variant key is in the air (a request now would follow it).
+  bool in_flight(const std::string& key) const { return flights_.in_flight(key); }
 
   // Drops a source and all its variants from memory and storage, after
   // bumping its generation. Blocking (storage). Returns the entries removed from storage.

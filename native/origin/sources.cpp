@@ -64,7 +64,8 @@ void Sources::stop() {
   if (revalidate_pool_) revalidate_pool_->stop();
 }
 
-void Sources::get(const std::string& workspace, const std::string& id, std::int64_t deadline_ms, Done done) {
+void Sources::get(const std::string& workspace, const std::string& id, std::int64_t deadline_ms, Done done,
+                  OfferedUrl offered) {
   const std::string skey = source_key(workspace, id);
   const std::string shash = cache_key_hash(skey);
   // The benchmark baseline (coalescing off) models a server that looked at its
@@ -78,11 +79,12 @@ void Sources::get(const std::string& workspace, const std::string& id, std::int6
   const auto ticket = flights_.join(skey, deadline_ms, [done](const Result<Source>& r, bool) { done(r); });
   if (!ticket.leader) return;
   const FlightId flight = ticket.flight;
-  const bool queued = fetch_pool_.try_submit([this, workspace, id, shash, flight, deadline_ms] {
+  const bool queued = fetch_pool_.try_submit([this, workspace, id, shash, flight, deadline_ms, offered] {
     Result<Source> result = make_error(ErrorCode::Internal, "source not resolved");
     try {
       std::optional<Store::Hit> stored = config_.coalescing ? read_stored(shash) : std::nullopt;
-      result = stored ? Result<Source>(Source{stored->bytes, stored->meta}) : fetch(workspace, id, deadline_ms);
+      result = stored ? Result<Source>(Source{stored->bytes, stored->meta})
+                      : fetch(workspace, id, deadline_ms, offered.get());
     } catch (const std::exception& e) {
       log(LogLevel::Error, std::string("source fetch threw: ") + e.what());
       result = make_error(ErrorCode::Internal, "an internal error occurred while fetching the source");
@@ -99,7 +101,13 @@ std::optional<Store::Hit> Sources::read_stored(const std::string& hash) {
   return writes_.pending(hash);
 }
 
-Result<Source> Sources::fetch(const std::string& workspace, const std::string& id, std::int64_t deadline_ms) {
+// Where a source's bytes come from, in order: a remembered URL (registry),
+// the URL a proxy caller offered, a fresh one from Notion. Any non-2xx from a
+// remembered URL forgets it and asks Notion once; an offered URL is registered
+// only after it downloaded and probed as an image, and only under the file id
+// its own path names (a block id the caller gave is never used).
+Result<Source> Sources::fetch(const std::string& workspace, const std::string& id, std::int64_t deadline_ms,
+                              const SignedUrl* offered) {
   const std::string skey = source_key(workspace, id);
   const std::uint64_t generation = generations_.current(skey);
   const std::int64_t now = unix_now();
@@ -118,6 +126,11 @@ Result<Source> Sources::fetch(const std::string& workspace, const std::string& i
     return su;
   };
   std::optional<SignedUrl> entry = urls_.get_valid(workspace, id, now);
+  bool from_offer = false;
+  if (!entry && offered != nullptr) {
+    entry = *offered;
+    from_offer = true;
+  }
   if (!entry) {
     auto fresh = lookup();
     if (!fresh) return fresh.take_error();
@@ -139,8 +152,9 @@ Result<Source> Sources::fetch(const std::string& workspace, const std::string& i
       body = r->body;
       break;
     }
-    if (r->status == 403 && !looked_up) {
-      // Most likely an expired signature: ask Notion once for a fresh URL.
+    if (!looked_up && !from_offer) {
+      // A remembered URL that no longer works (expired, revoked, moved, the
+      // host failing): forget it and ask Notion once for a fresh one.
       urls_.forget(workspace, id);
       auto fresh = lookup();
       if (!fresh) return fresh.take_error();
@@ -164,6 +178,7 @@ Result<Source> Sources::fetch(const std::string& workspace, const std::string& i
   meta.resolved_by = entry->from_block ? "block" : "file";
   meta.upstream = upstream_identity(entry->url, config_.allowed_domains);
   meta.size = body->size();
+  if (from_offer) urls_.put(workspace, id, *entry, now);
   SharedBytes bytes = std::move(body);
   // Stored after the answer; kept only if no purge or change came meanwhile.
   if (generations_.current(skey) == generation) {

@@ -39,13 +39,20 @@ struct Source {
 // "v1/{workspace}/{id}/": the prefix of a source's key and all its variants'.
 std::string variant_prefix(std::string_view workspace, std::string_view id);
 
+// A signed URL a /api/v1/proxy caller offered for one request: tried when
+// nothing is remembered, registered (under the file id its own path names)
+// only once it downloaded and probed as an image.
+using OfferedUrl = std::shared_ptr<const SignedUrl>;
+
 // The pipeline's view of the sources (tests give it their own).
 class SourceProvider {
  public:
   using Done = std::function<void(const Result<Source>&)>;
   virtual ~SourceProvider() = default;
   // `done` exactly once, on any thread (possibly this one), by `deadline_ms` (steady clock).
-  virtual void get(const std::string& workspace, const std::string& id, std::int64_t deadline_ms, Done done) = 0;
+  // `offered`: the proxy caller's URL, or null.
+  virtual void get(const std::string& workspace, const std::string& id, std::int64_t deadline_ms, Done done,
+                   OfferedUrl offered) = 0;
   // Cheap, any thread: start a background check of a stored source if it is due.
   virtual void maybe_revalidate(const std::string& workspace, const std::string& id) = 0;
 };
@@ -59,10 +66,11 @@ class Sources final : public SourceProvider {
           WorkPool& fetch_pool, Purge purge);
   ~Sources() override;
 
-  void get(const std::string& workspace, const std::string& id, std::int64_t deadline_ms, Done done) override;
+  void get(const std::string& workspace, const std::string& id, std::int64_t deadline_ms, Done done,
+           OfferedUrl offered) override;
   void maybe_revalidate(const std::string& workspace, const std::string& id) override;
 
-  // Remembers a signed URL (from /api/v1/proxy).
+  // Signed URLs learnt from Notion, and proxy URLs that proved to be images.
   UrlRegistry& urls() { return urls_; }
   std::size_t inflight() const { return flights_.inflight(); }
   Coalescer<Source>::Counts counts() const { return flights_.counts(); }
@@ -70,7 +78,8 @@ class Sources final : public SourceProvider {
   void stop();
 
   // Blocking pieces, public for tests.
-  Result<Source> fetch(const std::string& workspace, const std::string& id, std::int64_t deadline_ms);
+  Result<Source> fetch(const std::string& workspace, const std::string& id, std::int64_t deadline_ms,
+                       const SignedUrl* offered = nullptr);
   void revalidate(const std::string& workspace, const std::string& id);
 
  private:

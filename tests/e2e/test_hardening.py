@@ -231,6 +231,163 @@ class ClientAddress(h.OriginCase):
         self.assertEqual(self.statuses(o, 1, dict(headers, **{"X-Client-IP": "203.0.113.2"})), [429])
 
 
+def proxy_signature(secret, path, query):
+    """The contract's signature: base64url(HMAC-SHA256(secret, path?sorted raw k=v)), no padding."""
+    import base64
+    import hmac
+    pieces = sorted((p.split("=", 1) + [""])[:2] for p in query.split("&") if p and not p.startswith("sig="))
+    payload = path + "?" + "&".join(f"{k}={v}" for k, v in pieces)
+    digest = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+class Health(h.OriginCase):
+    def test_live_and_ready_probes(self):
+        o = self.origin()
+        live = o.get("/health?probe=live")
+        self.assertEqual((live.status, live.json()), (200, {"status": "ok"}))
+        ready = o.get("/health?probe=ready")
+        self.assertEqual((ready.status, ready.json()), (200, {"status": "ok"}))
+        full = o.get("/health")
+        self.assertEqual(full.status, 200)
+        self.assertEqual(full.json()["status"], "ok")
+        self.assertTrue(full.json()["storage"]["writable"])
+        bad = o.get("/health?probe=deep")
+        self.assertEqual(bad.status, 400)
+        self.assertEqual(bad.json()["error"]["code"], "INVALID_PARAM")
+
+    def test_storage_gone_is_degraded_but_ready_and_images_still_served(self):
+        ws, block, _, name = FAKES.image(h.png(120, 80))
+        o = self.origin()
+        target = f"/img/{ws}/{block}/{name}?w=64"
+        self.assertEqual(o.get(target).status, 200)
+        shutil.rmtree(o.cache_dir)  # the store can no longer take writes
+        for probe in ("/health", "/health?probe=ready"):
+            r = o.get(probe)
+            self.assertEqual(r.status, 200, probe)  # a load balancer keeps this origin
+            self.assertEqual(r.json()["status"], "degraded", probe)
+        self.assertEqual(o.get("/health?probe=live").json(), {"status": "ok"})
+        hit = o.get(target)
+        self.assertEqual((hit.status, hit.header("x-cache-tier")), (200, "MEMORY"))
+        fresh = o.get(f"/img/{ws}/{block}/{name}?w=32")  # a new variant: made, its write fails, still 200
+        self.assertEqual(fresh.status, 200)
+        self.assertEqual(h.measure(fresh.body), ("png", 32, 21))
+
+
+class ProxyRegistry(h.OriginCase):
+    """/api/v1/proxy may only teach the origin what it verified itself."""
+
+    def proxy(self, o, url, extra=""):
+        from urllib.parse import quote
+        return o.get("/api/v1/proxy?url=" + quote(url, safe="") + extra)
+
+    def test_never_registered_under_a_caller_supplied_block_id(self):
+        ws = h.new_id()
+        # A real block showing the victim's image (200x100) ...
+        victim_block, victim_file = h.new_id(), h.new_id()
+        FAKES.add_file(ws, victim_file, "v.png", h.png(200, 100))
+        FAKES.add_block(victim_block, ws, victim_file, "v.png")
+        # ... and a stranger's file (60x60) proxied with ?id=<the victim's block>.
+        own_file = h.new_id()
+        path = FAKES.add_file(ws, own_file, "v.png", h.png(60, 60))
+        o = self.origin()
+        r = self.proxy(o, FAKES.sign(path) + "&id=" + h.dashed(victim_block))
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(h.measure(r.body), ("png", 60, 60))
+        # The victim's permanent URL still shows the victim's image (asked from Notion).
+        v = o.get(f"/img/{ws}/{victim_block}/v.png")
+        self.assertEqual(v.status, 200, v.body)
+        self.assertEqual(h.measure(v.body), ("png", 200, 100))
+        self.assertEqual(FAKES.counters()["notion_by_block"].get(victim_block), 1)
+
+    def test_registered_only_after_a_successful_download_and_probe(self):
+        ws, file_id = h.new_id(), h.new_id()
+        path = FAKES.add_file(ws, file_id, "a.png", h.png(90, 30))
+        o = self.origin()
+        FAKES.faults(s3={"mode": "nonimage", "count": 1})
+        r = self.proxy(o, FAKES.sign(path))
+        self.assertEqual((r.status, r.json()["error"]["code"]), (415, "UNSUPPORTED_FORMAT"))
+        # Nothing was learnt from the failed attempt: the file id is not a known block either.
+        miss = o.get(f"/img/{ws}/{file_id}/a.png")
+        self.assertEqual((miss.status, miss.json()["error"]["code"]), (404, "IMAGE_NOT_FOUND"))
+        self.assertEqual(FAKES.counters()["s3_requests"], 1)
+        # A good attempt registers it.
+        self.assertEqual(self.proxy(o, FAKES.sign(path)).status, 200)
+        purge = o.get(f"/api/v1/cache?url=/img/{ws}/{file_id}/a.png", {"X-API-Key": h.API_KEY}, method="DELETE")
+        self.assertEqual(purge.status, 200)
+        again = o.get(f"/img/{ws}/{file_id}/a.png?w=48")
+        self.assertEqual(again.status, 200, again.body)
+        self.assertEqual(h.measure(again.body), ("png", 48, 16))
+
+    def test_any_non_2xx_from_a_registry_url_asks_notion_again(self):
+        ws, block, file_id, name = FAKES.image(h.png(100, 50))
+        o = self.origin()
+        target = f"/img/{ws}/{block}/{name}"
+        self.assertEqual(o.get(target).status, 200)  # Notion's URL is remembered
+        purge = o.get(f"/api/v1/cache?url={target}", {"X-API-Key": h.API_KEY}, method="DELETE")
+        self.assertEqual(purge.status, 200)
+        # The block now shows another file, and the remembered URL answers 500.
+        other = h.new_id()
+        FAKES.add_file(ws, other, name, h.png(40, 40))
+        FAKES.add_block(block, ws, other, name)
+        FAKES.faults(s3={"mode": "500", "count": 1})
+        r = o.get(target)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(h.measure(r.body), ("png", 40, 40))
+        self.assertEqual(FAKES.counters()["notion_calls"], 2)
+
+    def test_proxy_needs_a_signature_when_hmac_secret_is_set(self):
+        secret = "proxy-signing-secret"
+        ws, file_id = h.new_id(), h.new_id()
+        path = FAKES.add_file(ws, file_id, "s.png", h.png(64, 32))
+        o = self.origin(HMAC_SECRET=secret)
+        from urllib.parse import quote
+        query = "url=" + quote(FAKES.sign(path), safe="") + "&w=32"
+        unsigned = o.get("/api/v1/proxy?" + query)
+        self.assertEqual((unsigned.status, unsigned.json()["error"]["code"]), (403, "INVALID_SIGNATURE"))
+        wrong = o.get("/api/v1/proxy?" + query + "&sig=" + proxy_signature("other", "/api/v1/proxy", query))
+        self.assertEqual(wrong.status, 403)
+        self.assertEqual(FAKES.counters()["s3_requests"], 0)
+        sig = proxy_signature(secret, "/api/v1/proxy", query)
+        cli = os.environ.get("NIC_CLI")
+        if cli:  # `nic sign` signs proxy URLs the same way
+            out = subprocess.run([cli, "sign", "/api/v1/proxy?" + query], env=dict(os.environ, HMAC_SECRET=secret),
+                                 capture_output=True, text=True, timeout=10)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertTrue(out.stdout.strip().endswith("sig=" + sig), out.stdout)
+        good = o.get("/api/v1/proxy?" + query + "&sig=" + sig)
+        self.assertEqual(good.status, 200, good.body)
+        self.assertEqual(h.measure(good.body), ("png", 32, 16))
+
+
+class MissLimit(h.OriginCase):
+    """RATE_LIMIT_IMAGE_MISS counts requests that start work, per client."""
+
+    def test_hits_and_followers_are_free_misses_are_counted(self):
+        ws, block, _, name = FAKES.image(h.png(300, 200))
+        o = self.origin(RATE_LIMIT_IMAGE_MISS=3, EDGE_SECRET=EDGE_SECRET)
+        img = f"/img/{ws}/{block}/{name}"
+        self.assertEqual(o.get(img + "?w=32").status, 200)  # miss 1
+        for _ in range(5):
+            self.assertEqual(o.get(img + "?w=32").header("x-cache-tier"), "MEMORY")  # hits: free
+        # A herd on one new variant: one leader counts (miss 2), its followers do not.
+        FAKES.faults(s3={"latency_ms": 600})
+        o.get("/api/v1/cache?url=" + img, {"X-API-Key": h.API_KEY}, method="DELETE")
+        leader = threading.Thread(target=lambda: o.get(img + "?w=48"))
+        leader.start()
+        self.assertTrue(h.wait_until(lambda: FAKES.counters()["s3_inflight"] >= 1))
+        herd = h.concurrently(o.get, [(img + "?w=48",)] * 6)
+        leader.join()
+        self.assertEqual([r.status for r in herd], [200] * 6)
+        FAKES.faults(s3={"latency_ms": 0})
+        self.assertEqual(o.get(img + "?w=64").status, 200)  # miss 3
+        refused = o.get(img + "?w=96")  # miss 4
+        self.assertEqual((refused.status, refused.json()["error"]["code"]), (429, "RATE_LIMITED"))
+        # Another client behind the edge has its own budget.
+        other = o.get(img + "?w=96", {"X-Edge-Secret": EDGE_SECRET, "X-Client-IP": "192.0.2.10"})
+        self.assertEqual(other.status, 200)
+
+
 class Connections(unittest.TestCase):
     def setUp(self):
         FAKES.reset()

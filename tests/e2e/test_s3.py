@@ -175,7 +175,7 @@ class S3Backend(unittest.TestCase):
         self.assertEqual((r.status, h.measure(r.body)), (200, ("png", 128, 96)))
         self.assertEqual(r.header("x-cache-tier"), "ORIGIN")
         health = o.get("/health")
-        self.assertEqual(health.status, 503)
+        self.assertEqual(health.status, 200)  # degraded, still serving: a load balancer keeps it
         self.assertEqual(health.json()["status"], "degraded")
         self.assertEqual(health.json()["storage"]["backend"], "s3")
         m = o.metrics()
@@ -187,7 +187,7 @@ class S3Backend(unittest.TestCase):
         self.assertEqual(o.get(f"/img/{ws}/{block}/{name}?w=64").status, 200)
         # The store comes back: health recovers (background probe) and writes resume.
         GATE.restart()
-        self.assertTrue(h.wait_until(lambda: o.get("/health").status == 200, timeout=15))
+        self.assertTrue(h.wait_until(lambda: o.get("/health").json()["status"] == "ok", timeout=15))
         self.assertEqual(o.get(f"/img/{ws}/{block}/{name}?w=32").status, 200)
         self.assertEqual(o.metrics()['nic_storage_writes_total{kind="variant"}'], 1)
 

@@ -82,7 +82,7 @@ class FakeSources final : public SourceProvider {
   Gate* gate = nullptr;
   fixture::Bytes bytes = gradient_png(200, 150);
 
-  void get(const std::string& ws, const std::string& id, std::int64_t, Done done) override {
+  void get(const std::string& ws, const std::string& id, std::int64_t, Done done, OfferedUrl) override {
     ++gets;
     if (gate) gate->wait();
     EntryMeta meta;

@@ -80,6 +80,8 @@ class S3Backend(unittest.TestCase):
         self.assertEqual([getattr(r, "status", r) for r in replies], [200] * 100)
         self.assertEqual(len({r.body for r in replies}), 1)
         self.assertEqual(h.measure(replies[0].body), ("png", 320, 240))
+        # Storage writes happen after the answers (write-behind): wait for them to land.
+        h.wait_until(lambda: GATE.count("PUT") >= 4, timeout=20, step=0.1)
         # Exactly one PUT of the variant's bytes and one of the source's, each
         # with its purge marker; nothing else written.
         self.assertEqual(GATE.count("PUT", "object"), 2)
@@ -120,6 +122,7 @@ class S3Backend(unittest.TestCase):
         counters = FAKES.counters()
         self.assertEqual((counters["notion_calls"], counters["s3_requests"]), (0, 0))
         self.assertEqual(GATE.count("GET", "object"), 3)  # variant 256 hit; variant 128 miss; source hit
+        h.wait_until(lambda: GATE.count("PUT", "object") >= 1, timeout=20, step=0.1)
         self.assertEqual(GATE.count("PUT", "object"), 1)  # only the new 128 variant
         d = second.get(f"/img/{ws}/{block}/{name}?w=256")
         self.assertEqual(d.header("x-cache-tier"), "MEMORY")

@@ -89,6 +89,8 @@ class Radosgw(unittest.TestCase):
         self.assertEqual(h.measure(replies[0].body), ("png", 320, 240))
         variant = sha(replies[0].header("x-cache-key"))
         source = sha(f"v1/{ws}/{block}/source")
+        # Storage writes happen after the answers (write-behind): wait for them to land.
+        h.wait_until(lambda: RGW.count("PUT") >= 4, timeout=20, step=0.2)
         # radosgw's own log: one PUT of each object, each with its purge marker, nothing else written.
         self.assertEqual(RGW.count("PUT", "object", path=object_path(variant)), 1)
         self.assertEqual(RGW.count("PUT", "object", path=object_path(source)), 1)
@@ -124,6 +126,7 @@ class Radosgw(unittest.TestCase):
         self.assertEqual(FAKES.counters()["s3_downloads"], 2)  # one per instance: both raced to write
         variant = sha(replies[0].header("x-cache-key"))
         source = sha(f"v1/{ws}/{block}/source")
+        h.wait_until(lambda: RGW.count("PUT", "object") >= 4, timeout=20, step=0.2)  # written after the answers
         for obj in (variant, source):
             self.assertEqual(RGW.count("PUT", path=object_path(obj), status=200), 1, obj)
             self.assertEqual(RGW.count("PUT", path=object_path(obj), status=412), 1, obj)
@@ -212,6 +215,7 @@ class Radosgw(unittest.TestCase):
         self.assertTrue(h.wait_until(lambda: o.get("/health").json()["status"] == "ok", timeout=30))
         RGW.reset_log()
         self.assertEqual(o.get(f"/img/{ws}/{block}/{name}?w=64").status, 200)
+        h.wait_until(lambda: RGW.count("PUT", "object", status=200) >= 2, timeout=20, step=0.2)
         self.assertEqual(RGW.count("PUT", "object", status=200), 2)  # the variant, and the source again
 
 

@@ -260,7 +260,10 @@ TEST_CASE("Fleet leases: an expired lease is taken over; a lost lease is noticed
     CHECK(oa == FleetLeases::Outcome::Led);
     CHECK(ob == FleetLeases::Outcome::Led);
     CHECK(works == 2);
-    CHECK(b.stats().wakeups == 1);
+    // At least the leader's release wakes b; b's own release may land on its
+    // subscriber before the stats are read, so the count is 1 or 2.
+    CHECK(b.stats().wakeups >= 1);
+    CHECK(b.stats().wakeups <= 2);
     CHECK(b.stats().takeovers == 0);
   }
 }

@@ -298,9 +298,10 @@ TEST_CASE("transform: corrupted bytes never crash", "[transform][hostile]") {
   }
   // The flips come from a fixed seed, so the outcome is fixed too (with
   // Debian 12's codec libraries): a change here means a decoder now accepts
-  // or refuses damage it did not before, which deserves a look.
-  CHECK(refused == 179);
-  CHECK(decoded == 141);
+  // or refuses damage it did not before, which deserves a look. (179/141
+  // before this session's colour management and 8192 output-cap fit.)
+  CHECK(refused == 178);
+  CHECK(decoded == 142);
 }
 
 TEST_CASE("transform: a progressive JPEG with too many scans is refused", "[transform][hostile]") {

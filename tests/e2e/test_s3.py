@@ -150,9 +150,12 @@ class S3Backend(unittest.TestCase):
         for w in (64, 128, 256):
             self.assertEqual(o.get(f"/img/{ws}/{block}/{name}?w={w}").status, 200)
         group = _sha(f"v1/{ws}/{block}/")
+        h.wait_until(lambda: len(s3.list_bucket(GATE, f"index/{group}/")) >= 4, timeout=20, step=0.1)  # write-behind
         self.assertEqual(len(s3.list_bucket(GATE, f"index/{group}/")), 4)  # 3 variants + the source
         other_ws, other_block, _, other_name = FAKES.image(h.png(100, 100, seed=9))
         self.assertEqual(o.get(f"/img/{other_ws}/{other_block}/{other_name}?w=64").status, 200)
+        other_group = _sha(f"v1/{other_ws}/{other_block}/")
+        h.wait_until(lambda: len(s3.list_bucket(GATE, f"index/{other_group}/")) >= 2, timeout=20, step=0.1)
         before = set(s3.list_bucket(GATE))
 
         r = o.get(f"/api/v1/cache?url=/img/{ws}/{block}/{name}", {"X-API-Key": h.API_KEY}, method="DELETE")

@@ -12,18 +12,10 @@
 #include "nic/sha256.h"
 #include "page.h"
 #include "request_id.h"
+#include "secret_compare.h"
 #include "s3_store.h"
 
 namespace nic::origin {
-namespace {
-
-bool constant_time_string_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  return constant_time_equal({reinterpret_cast<const std::uint8_t*>(a.data()), a.size()},
-                             {reinterpret_cast<const std::uint8_t*>(b.data()), b.size()});
-}
-
-}  // namespace
 
 struct Origin::Context {
   Request req;

@@ -25,6 +25,7 @@
 #include "nic/error.h"
 #include "nic/sha256.h"
 #include "request_id.h"
+#include "secret_compare.h"
 
 namespace nic::origin {
 namespace beast = boost::beast;
@@ -78,12 +79,6 @@ struct ServerState {
     for (auto& s : live) f(s);
   }
 };
-
-bool constant_time_string_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  return constant_time_equal({reinterpret_cast<const std::uint8_t*>(a.data()), a.size()},
-                             {reinterpret_cast<const std::uint8_t*>(b.data()), b.size()});
-}
 
 // An error the server answers itself (before or outside the pipeline).
 Response server_error(const Error& err, const std::string& request_id) {

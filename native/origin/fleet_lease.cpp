@@ -84,7 +84,7 @@ void FleetLeases::on_message(const std::string& key) {
     const auto it = waiters_.find(key);
     if (it == waiters_.end()) return;
     ++it->second.generation;
-    ++stats_.wakeups;
+    if (it->second.sleeping > 0) ++stats_.wakeups;
   }
   cv_.notify_all();
 }
@@ -197,7 +197,10 @@ FleetLeases::Outcome FleetLeases::run(const std::string& key, const std::functio
     bool woken;
     {
       std::unique_lock lock(mu_);
-      woken = cv_.wait_until(lock, until, [&] { return waiters_[key].generation != generation; });
+      auto& w = waiters_[key];
+      ++w.sleeping;
+      woken = cv_.wait_until(lock, until, [&] { return w.generation != generation; });
+      --w.sleeping;
     }
     if (woken) {
       if (check()) {

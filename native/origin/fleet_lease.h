@@ -86,6 +86,7 @@ class FleetLeases {
   struct Waiter {
     std::uint64_t generation = 0;  // bumped by every wake-up for the key
     int waiting = 0;
+    int sleeping = 0;  // followers blocked in the wait right now (a leader's own message wakes no one)
   };
   enum class Acquire { Taken, Held, Error };
   Acquire try_acquire(const std::string& lkey, const std::string& token, std::int64_t* pttl);

@@ -257,6 +257,7 @@ Result<Config> load_config(const EnvGetter& env) {
   r.integer("WRITE_BEHIND_BYTES", c.write_behind_bytes, 0, 1LL << 50);
   r.integer("STORAGE_CONCURRENCY", c.storage_concurrency, 1, 256);
   r.integer("AVIF_SPEED", c.avif_speed, 0, 10);
+  r.integer("TRANSFORM_NICE", c.transform_nice, 0, 19);
   if (r.error) return *r.error;
   if (auto s = load_hardening_settings(c, r); !s) return s.take_error();
   if (c.revalidate_backoff_max_ms < c.revalidate_backoff_ms) {
@@ -355,6 +356,7 @@ std::string describe_config(const Config& c) {
   line("WRITE_BEHIND_BYTES", num(c.write_behind_bytes));
   line("STORAGE_CONCURRENCY", num(c.storage_concurrency));
   line("AVIF_SPEED", num(c.avif_speed));
+  line("TRANSFORM_NICE", num(c.transform_nice));
   return out;
 }
 

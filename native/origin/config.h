@@ -88,6 +88,7 @@ struct Config {
   std::uint64_t write_behind_bytes = 64ULL << 20;  // WRITE_BEHIND_BYTES: storage writes waiting
   int storage_concurrency = 4;                    // STORAGE_CONCURRENCY: threads reading the storage tier
   int avif_speed = 5;                             // AVIF_SPEED: aom speed 0..10 (higher: faster, larger)
+  int transform_nice = 10;                        // TRANSFORM_NICE: nice increment of transform threads (0..19)
 };
 
 // TRANSFORM_MEMORY_BYTES when unset: what one MAX_INPUT_PIXELS image needs

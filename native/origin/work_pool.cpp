@@ -1,14 +1,37 @@
 #include "work_pool.h"
 
+#include <algorithm>
 #include <exception>
+
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "log.h"
 
 namespace nic::origin {
 
-WorkPool::WorkPool(std::string name, int threads, std::size_t max_queued)
+WorkPool::WorkPool(std::string name, int threads, std::size_t max_queued, int nice_increment)
     : name_(std::move(name)), max_queued_(max_queued) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, nice_increment] {
+#ifdef __linux__
+      // On Linux the nice value belongs to the thread (setpriority with a tid).
+      if (nice_increment > 0) {
+        const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+        const int now = getpriority(PRIO_PROCESS, tid);  // inherited from the creating thread
+        if (setpriority(PRIO_PROCESS, tid, std::min(19, now + nice_increment)) != 0) {
+          log(LogLevel::Warn, "pool " + name_ + ": could not lower the priority of a thread");
+        }
+      }
+#else
+      (void)nice_increment;
+#endif
+      run();
+    });
+  }
 }
 
 WorkPool::~WorkPool() { stop(); }

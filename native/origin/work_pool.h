@@ -20,7 +20,10 @@ namespace nic::origin {
 
 class WorkPool {
  public:
-  WorkPool(std::string name, int threads, std::size_t max_queued);
+  // `nice_increment` > 0 lowers the priority of the pool's threads (Linux: per
+  // thread), so that CPU-bound jobs (transforms) never delay the I/O threads
+  // that answer cache hits.
+  WorkPool(std::string name, int threads, std::size_t max_queued, int nice_increment = 0);
   ~WorkPool();
   WorkPool(const WorkPool&) = delete;
   WorkPool& operator=(const WorkPool&) = delete;

@@ -4,9 +4,12 @@
 // in the air. Exact counts, no wall-clock assertions.
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <filesystem>
 #include <future>
@@ -317,6 +320,25 @@ TEST_CASE("work pool: a job that throws does not end the process", "[origin][pip
   ran.get_future().get();
   pool.stop();
   CHECK(pool.exceptions() == 1);
+}
+
+TEST_CASE("work pool: a nice increment lowers its threads' priority, not the caller's", "[origin][pipeline]") {
+  auto thread_nice = [] {
+    errno = 0;
+    return getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+  };
+  const int mine = thread_nice();
+  if (mine > 9) {
+    WARN("the test already runs at nice " << mine << ": skipped");
+    return;
+  }
+  WorkPool low("low", 1, 4, 10), normal("normal", 1, 4);
+  std::promise<int> low_nice, normal_nice;
+  REQUIRE(low.try_submit([&] { low_nice.set_value(thread_nice()); }));
+  REQUIRE(normal.try_submit([&] { normal_nice.set_value(thread_nice()); }));
+  CHECK(low_nice.get_future().get() == mine + 10);
+  CHECK(normal_nice.get_future().get() == mine);
+  CHECK(thread_nice() == mine);
 }
 
 TEST_CASE("pipeline: the transform byte budget refuses with 503, never overcommits", "[origin][pipeline]") {

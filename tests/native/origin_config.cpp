@@ -56,6 +56,7 @@ TEST_CASE("origin config: values are read", "[origin][config]") {
                                {"NIC_COALESCING", "off"},
                                {"NOTION_RPS", "2.5"},
                                {"AVIF_SPEED", "8"},
+                               {"TRANSFORM_NICE", "0"},
                                {"ALLOWED_DOMAINS", "http://127.0.0.1:9002"}}));
   REQUIRE(c.ok());
   CHECK(c->port == 8080);
@@ -68,6 +69,7 @@ TEST_CASE("origin config: values are read", "[origin][config]") {
   CHECK_FALSE(c->coalescing);
   CHECK(c->notion_rps == 2.5);
   CHECK(c->avif_speed == 8);
+  CHECK(c->transform_nice == 0);
   REQUIRE(c->allowed_domains.size() == 1);
   CHECK(c->allowed_domains[0].port == 9002);
 }
@@ -82,7 +84,7 @@ TEST_CASE("origin config: a bad setting names its variable", "[origin][config]")
       {"NOTION_API_BASE", "notaurl"}, {"NOTION_RPS", "0"},
       {"WORKER_THREADS", "0"},    {"NIC_COALESCING", "sometimes"},
       {"FOLLOWER_TIMEOUT_MS", "x"}, {"TRANSFORM_QUEUE", "-1"},
-      {"AVIF_SPEED", "11"},
+      {"AVIF_SPEED", "11"},       {"TRANSFORM_NICE", "20"},
   };
   for (const auto& [name, value] : bad) {
     INFO(name << "=" << value);

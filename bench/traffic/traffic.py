@@ -50,7 +50,7 @@ CORPUS_SIZE = 40
 READERS = 25
 WALLPAPERS = ["/usr/share/backgrounds/mate", "/usr/share/backgrounds/gnome"]
 ENV = {"WORKER_THREADS": 2, "TRANSFORM_CONCURRENCY": 2, "LOG_LEVEL": "error",
-       "FOLLOWER_TIMEOUT_MS": 120000, "UPSTREAM_TIMEOUT_MS": 120000,
+       "FOLLOWER_TIMEOUT_MS": 120000, "UPSTREAM_TIMEOUT_MS": 110000,
        # Notion allows an integration about 3 calls/s on average; the fake does
        # not limit, and the origin's own pacing (NOTION_RPS, default 3) would
        # make a 40-image page take >= 13 s of lookups alone: see the README.

@@ -26,6 +26,7 @@ using Addrinfo = std::unique_ptr<addrinfo, AddrinfoDeleter>;
 struct Sink {
   HttpResponse* response;
   std::uint64_t max_bytes;
+  std::uint64_t announced = 0;  // Content-Length within the limit: the body's buffer is reserved once
   bool too_large = false;
 };
 
@@ -52,6 +53,7 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     sink->response->content_type.clear();
     sink->response->retry_after.clear();
     sink->response->location.clear();
+    sink->announced = 0;
   } else if (iequals_prefix(line, "content-type:")) {
     sink->response->content_type = header_value(line, 13);
   } else if (iequals_prefix(line, "retry-after:")) {
@@ -67,6 +69,9 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
       sink->too_large = true;
       return 0;
     }
+    // Reserved (address space, not touched) so a multi-MB body is not copied
+    // at every doubling; a lying length only costs address space up to the limit.
+    sink->announced = end != v.c_str() ? len : 0;
   }
   return size * n;
 }
@@ -79,6 +84,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
     sink->too_large = true;
     return 0;  // aborts the transfer
   }
+  if (body.empty() && sink->announced > body.capacity()) body.reserve(sink->announced);
   body.insert(body.end(), reinterpret_cast<std::uint8_t*>(data),
               reinterpret_cast<std::uint8_t*>(data) + len);
   return len;

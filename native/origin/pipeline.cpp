@@ -140,6 +140,14 @@ void ImagePipeline::step_storage(const FlightPtr& f) {
     }
   }
   metrics_.cache_miss();
+  // Refused before the Notion call and the download when the transform queue
+  // is already full: under a flood of new images the refusals cost nothing
+  // upstream and leave the cores to the hits and the queued transforms.
+  if (!transform_pool_.has_room()) {
+    metrics_.overloaded("transform_queue");
+    finish(f, make_error(ErrorCode::Overloaded, "too many images waiting to be transformed; retry shortly"));
+    return;
+  }
   sources_.get(
       req.image.workspace, req.image.id, f->deadline_ms,
       [this, f](const Result<Source>& source) {

@@ -4,6 +4,7 @@
 #include <exception>
 
 #ifdef __linux__
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,6 +19,8 @@ WorkPool::WorkPool(std::string name, int threads, std::size_t max_queued, int ni
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this, nice_increment] {
 #ifdef __linux__
+      // Named for `top -H` / perf: "nic-transform", "nic-fetch", ... (15 chars at most).
+      pthread_setname_np(pthread_self(), ("nic-" + name_).substr(0, 15).c_str());
       // On Linux the nice value belongs to the thread (setpriority with a tid).
       if (nice_increment > 0) {
         const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
@@ -47,6 +50,11 @@ bool WorkPool::try_submit(std::function<void()> job) {
   }
   cv_.notify_one();
   return true;
+}
+
+bool WorkPool::has_room() const {
+  std::lock_guard lock(mu_);
+  return !stopping_ && queue_.size() < (threads_.size() - running_) + max_queued_;
 }
 
 std::size_t WorkPool::queued() const {

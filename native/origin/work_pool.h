@@ -31,6 +31,8 @@ class WorkPool {
   // False when `max_queued` jobs are already waiting or the pool is stopping.
   bool try_submit(std::function<void()> job);
   std::size_t queued() const;
+  // Whether try_submit would take a job now (a hint: it may change at once).
+  bool has_room() const;
   std::size_t running() const;
   std::uint64_t exceptions() const { return exceptions_.load(); }
   const std::string& name() const { return name_; }

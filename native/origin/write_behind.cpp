@@ -4,11 +4,11 @@
 
 namespace nic::origin {
 
-WriteBehind::WriteBehind(Store& store, Metrics& metrics, std::uint64_t max_bytes, int threads)
+WriteBehind::WriteBehind(Store& store, Metrics& metrics, std::uint64_t max_bytes, int threads, int nice_increment)
     : store_(store),
       metrics_(metrics),
       max_bytes_(max_bytes),
-      pool_(std::make_unique<WorkPool>("write-behind", threads, 100000)) {}
+      pool_(std::make_unique<WorkPool>("write-behind", threads, 100000, nice_increment)) {}
 
 WriteBehind::~WriteBehind() { stop(); }
 

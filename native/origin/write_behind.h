@@ -25,7 +25,7 @@ namespace nic::origin {
 
 class WriteBehind {
  public:
-  WriteBehind(Store& store, Metrics& metrics, std::uint64_t max_bytes, int threads);
+  WriteBehind(Store& store, Metrics& metrics, std::uint64_t max_bytes, int threads, int nice_increment = 0);
   ~WriteBehind();
   WriteBehind(const WriteBehind&) = delete;
   WriteBehind& operator=(const WriteBehind&) = delete;

@@ -583,6 +583,12 @@ class Connections(unittest.TestCase):
                 s.close()
             self.assertEqual(o.stop(), 0)
 
+    # UBSan's vptr check reads memory through a pipe (sanitizer_common's
+    # IsAccessibleMemoryRange): with every descriptor taken it cannot, and
+    # reports Boost.System's static error_category as "invalid vptr" when Asio
+    # builds the EMFILE error_code (seen once under -DNIC_SANITIZE=address,undefined).
+    @unittest.skipIf("undefined" in os.environ.get("NIC_SANITIZE", ""),
+                     "UBSan's vptr check needs a free descriptor; this test takes them all")
     def test_emfile_backs_off_instead_of_spinning(self):
         # 64 descriptors in all; the cap (explicitly higher) is not what stops accepting: EMFILE is.
         o = start_logged(FAKES, nofile=64, MAX_CONNECTIONS=1000, LOG_LEVEL="warn")
@@ -706,8 +712,11 @@ class DiskAfterCrash(unittest.TestCase):
         threads = [threading.Thread(target=hammer, args=(t,)) for t in targets[1:]]
         for t in threads:
             t.start()
-        # Some variants stored, others being written: kill -9.
-        self.assertTrue(h.wait_until(lambda: len(done) >= 5, timeout=60))
+        # Some variants stored, others being written: kill -9. Writes land after
+        # the answers (write-behind), so wait for five landed writes, not five answers.
+        self.assertTrue(h.wait_until(
+            lambda: first.metrics(settled=False).get('nic_storage_writes_total{kind="variant"}', 0) >= 5,
+            timeout=60))
         first.proc.kill()
         first.proc.wait()
         for t in threads:

@@ -86,8 +86,9 @@ bool ApiRoutes::purge(Targets targets, std::function<void(Response)> reply) {
     std::size_t removed = 0;
     json::array prefixes;
     for (const auto& [ws, id] : targets) {
-      removed += p_.pipeline.purge(ws, id);
-      prefixes.emplace_back(variant_prefix(ws, id));
+      // The whole source group: the source and the variants under every workspace.
+      removed += p_.pipeline.purge(id);
+      prefixes.emplace_back(source_group(id));
     }
     json::object body;
     body["purged"] = true;

@@ -122,6 +122,29 @@ class Coalescer {
     for (auto& [w, leader] : wake) w(result, leader);
   }
 
+  // Shutdown: every waiter of every flight gets `error` now and is dropped;
+  // leaders' late finish() calls are ignored. Returns how many were called.
+  // (Waiters hold their requests' connections: none may outlive the server.)
+  std::size_t cancel_all(const Error& error) {
+    std::vector<std::pair<Waiter, bool>> wake;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [id, w] : solo_) wake.emplace_back(std::move(w), true);
+      solo_.clear();
+      for (auto& [flight, leader] : leaders_) {
+        wake.emplace_back(std::move(leader.waiter), true);
+        take_followers(table_.fail(flight), wake);
+      }
+      leaders_.clear();
+      by_deadline_.clear();
+      for (auto& [id, w] : waiters_) wake.emplace_back(std::move(w), false);
+      waiters_.clear();
+    }
+    const Result<T> result(error);
+    for (auto& [w, leader] : wake) w(result, leader);
+    return wake.size();
+  }
+
   // A flight for `key` is in the air (a join now would follow it).
   bool in_flight(const std::string& key) const {
     std::lock_guard lock(mu_);

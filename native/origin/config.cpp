@@ -110,6 +110,7 @@ Status load_hardening_settings(Config& c, Reader& r) {
     return bad("EDGE_SECRET", "too short to be a secret: use at least 16 characters (e.g. openssl rand -hex 32)");
   }
   r.integer("RATE_LIMIT_IMAGE_MISS", c.rate_limit_image_miss, 0, 1LL << 40);
+  r.integer("MAX_VARIANTS_PER_SOURCE", c.max_variants_per_source, 0, 100000);
   if (r.error) return *r.error;
   return Ok{};
 }
@@ -286,6 +287,11 @@ std::string notion_token_for(const Config& config, std::string_view workspace) {
   return config.notion_token;
 }
 
+bool workspace_served(const Config& config, std::string_view workspace) {
+  if (config.notion_tokens.empty() || !config.notion_token.empty()) return true;
+  return config.notion_tokens.contains(std::string(workspace));
+}
+
 std::string describe_config(const Config& c) {
   std::string out;
   auto line = [&out](std::string_view name, const std::string& value) {
@@ -348,6 +354,7 @@ std::string describe_config(const Config& c) {
   line("MAX_CONNECTIONS", num(c.max_connections));
   line("EDGE_SECRET", mask(c.edge_secret));
   line("RATE_LIMIT_IMAGE_MISS", num(c.rate_limit_image_miss));
+  line("MAX_VARIANTS_PER_SOURCE", num(c.max_variants_per_source));
   line("NOTION_QUEUE", num(c.notion_queue));
   line("REVALIDATE_BACKOFF_MS", num(c.revalidate_backoff_ms));
   line("REVALIDATE_BACKOFF_MAX_MS", num(c.revalidate_backoff_max_ms));

@@ -79,6 +79,9 @@ struct Config {
   // Per client per minute: /img requests that start work (not in memory, not stored, no flight
   // in the air for their key); 0 = no limit.
   std::int64_t rate_limit_image_miss = 600;
+  // Distinct variants made per source (an id, under every workspace); the next
+  // new one is 429 RATE_LIMITED until a purge. 0 = no cap.
+  std::int64_t max_variants_per_source = 64;
   // Under failure (README "Failure behaviour").
   int notion_queue = 32;                          // NOTION_QUEUE: calls waiting per token
   std::int64_t revalidate_backoff_ms = 10000;     // REVALIDATE_BACKOFF_MS: first wait after a failure
@@ -107,6 +110,10 @@ Result<Config> load_config(const EnvGetter& env);
 
 // The token for a workspace: NOTION_TOKENS entry, else NOTION_TOKEN (may be empty).
 std::string notion_token_for(const Config& config, std::string_view workspace);
+// Whether /img and /api/v1/proxy serve this (canonical) workspace at all: with
+// NOTION_TOKENS set and no NOTION_TOKEN fallback, only the listed workspaces;
+// otherwise any. An unknown one is refused before any tier or upstream call.
+bool workspace_served(const Config& config, std::string_view workspace);
 
 // Effective settings, one NAME=value per line, secrets masked.
 std::string describe_config(const Config& config);

@@ -440,12 +440,12 @@ bool DiskStore::erase(const std::string& hash) {
   return known;
 }
 
-std::size_t DiskStore::erase_prefix(std::string_view prefix) {
+std::size_t DiskStore::erase_group(std::string_view group) {
   std::vector<std::string> victims;
   {
     std::lock_guard lock(mu_);
     for (const auto& [hash, item] : index_) {
-      if (std::string_view(item.meta.key).starts_with(prefix)) victims.push_back(hash);
+      if (source_group_of(item.meta.key) == group) victims.push_back(hash);
     }
     for (const auto& h : victims) forget_locked(h);
   }

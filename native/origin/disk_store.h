@@ -50,7 +50,7 @@ class DiskStore final : public Store {
   Status update_meta(const std::string& hash, const EntryMeta& meta) override;
   bool erase(const std::string& hash) override;
   // Every entry whose key starts with `prefix`; returns how many were removed.
-  std::size_t erase_prefix(std::string_view prefix) override;
+  std::size_t erase_group(std::string_view group) override;
 
   DiskStoreStats stats() const override;
   bool writable() const override;

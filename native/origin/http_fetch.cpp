@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstring>
@@ -27,8 +28,20 @@ struct Sink {
   HttpResponse* response;
   std::uint64_t max_bytes;
   std::uint64_t announced = 0;  // Content-Length within the limit: the body's buffer is reserved once
+  const ReserveBody* reserve = nullptr;
   bool too_large = false;
+  bool reserved = false;  // this response's body is charged
+  bool refused = false;   // the charge was refused: aborted
 };
+
+// False (abort) when the charge for `bytes` is refused.
+bool charge(Sink& sink, std::uint64_t bytes) {
+  if (sink.reserve == nullptr || !*sink.reserve || sink.reserved) return true;
+  sink.reserved = true;
+  if ((*sink.reserve)(bytes)) return true;
+  sink.refused = true;
+  return false;
+}
 
 bool iequals_prefix(std::string_view line, std::string_view name) {
   if (line.size() < name.size()) return false;
@@ -54,6 +67,7 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     sink->response->retry_after.clear();
     sink->response->location.clear();
     sink->announced = 0;
+    sink->reserved = false;
   } else if (iequals_prefix(line, "content-type:")) {
     sink->response->content_type = header_value(line, 13);
   } else if (iequals_prefix(line, "retry-after:")) {
@@ -69,6 +83,7 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
       sink->too_large = true;
       return 0;
     }
+    if (end != v.c_str() && !charge(*sink, len)) return 0;
     // Reserved (address space, not touched) so a multi-MB body is not copied
     // at every doubling; a lying length only costs address space up to the limit.
     sink->announced = end != v.c_str() ? len : 0;
@@ -84,6 +99,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
     sink->too_large = true;
     return 0;  // aborts the transfer
   }
+  if (!charge(*sink, sink->max_bytes)) return 0;  // no Content-Length: the most it may take
   if (body.empty() && sink->announced > body.capacity()) body.reserve(sink->announced);
   body.insert(body.end(), reinterpret_cast<std::uint8_t*>(data),
               reinterpret_cast<std::uint8_t*>(data) + len);
@@ -129,6 +145,16 @@ std::optional<std::string> url_part(CURLU* handle, CURLUPart what, unsigned flag
 }
 
 }  // namespace
+
+namespace {
+std::atomic<bool> g_abort_transfers{false};
+
+int on_progress(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return g_abort_transfers.load(std::memory_order_relaxed) ? 1 : 0;
+}
+}  // namespace
+
+void abort_transfers() { g_abort_transfers.store(true); }
 
 void global_http_init() {
   static std::once_flag once;
@@ -206,7 +232,7 @@ namespace {
 // Sets up and runs one transfer on `h`, whose URL is already set.
 Result<HttpResponse> perform(CURL* h, const TransferOptions& options) {
   HttpResponse response;
-  Sink sink{&response, options.max_bytes};
+  Sink sink{&response, options.max_bytes, &options.reserve};
   CurlSlist headers;
   for (const auto& hdr : options.headers) {
     curl_slist* next = curl_slist_append(headers.get(), hdr.c_str());
@@ -232,12 +258,18 @@ Result<HttpResponse> perform(CURL* h, const TransferOptions& options) {
             curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, nullptr) == CURLE_OK;
+            curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, nullptr) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK;
   if (ok && headers) ok = curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get()) == CURLE_OK;
   if (ok && resolve) ok = curl_easy_setopt(h, CURLOPT_RESOLVE, resolve.get()) == CURLE_OK;
   if (!ok) return make_error(ErrorCode::Internal, "curl_easy_setopt failed");
 
   const CURLcode rc = curl_easy_perform(h);
+  if (sink.refused) {
+    return make_error(ErrorCode::Overloaded,
+                      "too many large images in flight for TRANSFORM_MEMORY_BYTES; retry shortly");
+  }
   if (sink.too_large) {
     return make_error(ErrorCode::ImageTooLarge,
                       "upstream body exceeds MAX_IMAGE_SIZE_BYTES (" + std::to_string(options.max_bytes) + ")");
@@ -341,6 +373,7 @@ Result<HttpResponse> download(const std::string& start_url, const std::vector<Al
     }
     TransferOptions t;
     t.max_bytes = options.max_bytes;
+    t.reserve = options.reserve;
     t.timeout_ms = left;
     t.resolve = std::move(*pins);
     auto r = http_get(*target, t);

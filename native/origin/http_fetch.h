@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,9 +32,16 @@ struct HttpResponse {
   std::string body_text() const { return std::string(body->begin(), body->end()); }
 };
 
+// Charges the memory a response body will take before it is received: called
+// once per response with its Content-Length, or with max_bytes at the first
+// body byte when no length was given; false aborts the transfer (OVERLOADED).
+// A later call (a redirect's next hop) replaces the earlier charge.
+using ReserveBody = std::function<bool(std::uint64_t bytes)>;
+
 struct TransferOptions {
   std::vector<std::string> headers;  // "Name: value"
   std::uint64_t max_bytes = 1 << 20;
+  ReserveBody reserve;  // none: not charged
   std::int64_t timeout_ms = 15000;
   std::vector<std::string> resolve;  // CURLOPT_RESOLVE pins "host:port:addr"
 };
@@ -66,6 +74,7 @@ struct DownloadOptions {
   std::uint64_t max_bytes = 26214400;
   std::int64_t timeout_ms = 15000;
   int max_redirects = 5;
+  ReserveBody reserve;  // none: not charged
 };
 
 // Follows redirects itself. A non-2xx final answer is returned as a response
@@ -80,5 +89,8 @@ Result<std::vector<std::string>> resolve_checked(const std::string& host, std::u
                                                  bool literal_ok);
 
 void global_http_init();
+// Shutdown: every transfer running or started from now on ends at once
+// (within libcurl's progress interval, about a second) with UPSTREAM_ERROR.
+void abort_transfers();
 
 }  // namespace nic::origin

@@ -1,5 +1,7 @@
 #include "memory_cache.h"
 
+#include "nic/cache_key.h"
+
 #include <functional>
 
 namespace nic::origin {
@@ -62,12 +64,12 @@ bool MemoryCache::erase(const std::string& key_hash) {
   return true;
 }
 
-std::size_t MemoryCache::erase_prefix(std::string_view prefix) {
+std::size_t MemoryCache::erase_group(std::string_view group) {
   std::size_t n = 0;
   for (auto& s : shards_) {
     std::lock_guard lock(s.mu);
     for (auto it = s.lru.begin(); it != s.lru.end();) {
-      if (std::string_view(it->second->key).starts_with(prefix)) {
+      if (source_group_of(it->second->key) == group) {
         s.bytes -= charge(*it->second);
         s.map.erase(it->first);
         it = s.lru.erase(it);

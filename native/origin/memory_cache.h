@@ -24,8 +24,8 @@ class MemoryCache {
   // Entries larger than a shard's share are not kept.
   void put(const std::string& key_hash, SharedImage image);
   bool erase(const std::string& key_hash);
-  // Drops every entry whose canonical key starts with `prefix`; returns how many.
-  std::size_t erase_prefix(std::string_view prefix);
+  // Drops every entry of a source group (nic::source_group_of(key) == group); returns how many.
+  std::size_t erase_group(std::string_view group);
 
   std::uint64_t bytes() const;
   std::size_t entries() const;

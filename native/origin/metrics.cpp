@@ -27,7 +27,7 @@ struct Family {
   std::string_view name;
   std::string_view help;
 };
-constexpr std::array<Family, 9> kCounterFamilies{{
+constexpr std::array<Family, 10> kCounterFamilies{{
     {"nic_requests_total", "HTTP requests by route and status."},
     {"nic_cache_hits_total", "Image responses served from a cache tier."},
     {"nic_notion_api_calls_total", "Notion API calls by HTTP status."},
@@ -37,6 +37,7 @@ constexpr std::array<Family, 9> kCounterFamilies{{
     {"nic_storage_write_failures_total", "Storage writes that failed (logged; the response is unaffected)."},
     {"nic_requests_rate_limited_total", "Requests refused by a rate limit."},
     {"nic_source_revalidations_total", "Background source revalidations by outcome."},
+    {"nic_overloaded_total", "Work refused with 503 OVERLOADED, by reason (transform_memory, download_memory, ...)."},
 }};
 
 }  // namespace

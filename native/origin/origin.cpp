@@ -81,10 +81,11 @@ Result<std::unique_ptr<Origin>> Origin::create(Config config) {
   Origin* self = o.get();
   o->sources_ = std::make_unique<Sources>(
       c, o->metrics_, *o->store_, o->generations_, *o->writes_, *o->fetch_pool_,
-      [self](const std::string& ws, const std::string& id) { return self->pipeline_->purge(ws, id); });
+      [self](const std::string& id) { return self->pipeline_->purge(id); });
   o->pipeline_ = std::make_unique<ImagePipeline>(c, o->metrics_, o->memory_, *o->store_, *o->sources_,
                                                  o->generations_, *o->writes_, *o->storage_pool_,
                                                  *o->transform_pool_);
+  o->sources_->count_downloads_in(o->pipeline_->budget());
   o->api_ = std::make_unique<ApiRoutes>(ApiRoutes::Parts{c, o->metrics_, o->memory_, *o->store_, *o->sources_,
                                                          *o->pipeline_, *o->storage_pool_, *o->fetch_pool_,
                                                          *o->transform_pool_, *o->writes_, o->started_unix_});
@@ -104,6 +105,15 @@ std::size_t Origin::discard_queued() {
   for (auto* pool : {storage_pool_.get(), fetch_pool_.get(), transform_pool_.get()}) {
     if (pool) n += pool->discard_queued();
   }
+  return n;
+}
+
+std::size_t Origin::abandon_flights() {
+  abort_transfers();
+  const Error gone = make_error(ErrorCode::Overloaded, "the server is shutting down; retry shortly");
+  // Sources first: their waiters fail the variant flights that wait on them.
+  std::size_t n = sources_ ? sources_->cancel_flights(gone) : 0;
+  if (pipeline_) n += pipeline_->cancel_flights(gone);
   return n;
 }
 
@@ -269,6 +279,13 @@ void Origin::handle(Request request, Reply reply) {
 
 void Origin::handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> request, OfferedUrl offered) {
   const ImageRequest& ireq = *request;
+  // NOTION_TOKENS without a NOTION_TOKEN fallback lists the workspaces served:
+  // an invented one costs nothing (no tier, no Notion call, no download).
+  if (!workspace_served(config_, ireq.image.workspace)) {
+    respond_error(ctx, make_error(ErrorCode::ImageNotFound,
+                                  "workspace " + ireq.image.workspace + " is not served here (not in NOTION_TOKENS)"));
+    return;
+  }
   if (SharedImage hit = pipeline_->lookup_memory(ireq)) {
     const std::int64_t now = unix_now();
     // A memory hit looks at its source's age at most once a second.

@@ -40,8 +40,12 @@ class Origin {
   // Stops the pools after the queued work ran (graceful shutdown), in the
   // order work flows: revalidation, storage, fetch, transform, writes.
   void stop();
-  // Shutdown past its deadline (the server answered those requests 503): drop the queued jobs.
+  // Shutdown past its deadline (the server answered those requests 503): drop
+  // the queued jobs, fail every flight still in the air (so no waiter, which
+  // holds its connection, outlives the server; a late leader's result is
+  // ignored: nothing runs after it) and abort running downloads.
   std::size_t discard_queued();
+  std::size_t abandon_flights();
 
   const Config& config() const { return config_; }
   Metrics& metrics() { return metrics_; }

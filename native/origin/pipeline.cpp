@@ -66,6 +66,7 @@ ImagePipeline::ImagePipeline(const Config& config, Metrics& metrics, MemoryCache
       storage_pool_(storage_pool),
       transform_pool_(transform_pool),
       budget_(config.transform_memory_bytes),
+      variant_cap_(static_cast<std::size_t>(config.max_variants_per_source)),
       cache_control_(image_cache_control(config.cache_ttl_seconds)),
       flights_(config.follower_timeout_ms, config.coalescing) {}
 
@@ -93,7 +94,7 @@ void ImagePipeline::run(std::shared_ptr<const ImageRequest> request, Done done, 
   flight->request = std::move(request);
   flight->id = ticket.flight;
   flight->deadline_ms = deadline;
-  flight->source_key = source_key(flight->request->image.workspace, flight->request->image.id);
+  flight->source_key = source_key(flight->request->image.id);
   flight->generation = generations_.current(flight->source_key);
   flight->offered = std::move(offered);
   FlightPtr f = std::move(flight);
@@ -134,6 +135,7 @@ void ImagePipeline::step_storage(const FlightPtr& f) {
     if (auto stored = store_.read(req.key_hash)) {
       auto image = image_from(*stored);
       seal(*image, cache_control_);
+      variant_cap_.note(f->source_key, req.key_hash);
       metrics_.cache_hit("storage");
       publish(f, image, Tier::Storage);
       return;
@@ -146,6 +148,16 @@ void ImagePipeline::step_storage(const FlightPtr& f) {
   if (!transform_pool_.has_room()) {
     metrics_.overloaded("transform_queue");
     finish(f, make_error(ErrorCode::Overloaded, "too many images waiting to be transformed; retry shortly"));
+    return;
+  }
+  // A new variant of this source: within MAX_VARIANTS_PER_SOURCE, else 429
+  // before any upstream call or transform (variant_cap.h).
+  if (!variant_cap_.admit(f->source_key, req.key_hash)) {
+    metrics_.rate_limited("variants_per_source");
+    finish(f, make_error(ErrorCode::RateLimited, "this image already has " +
+                                                     std::to_string(config_.max_variants_per_source) +
+                                                     " variants (MAX_VARIANTS_PER_SOURCE); use one of the sizes "
+                                                     "and formats already asked for"));
     return;
   }
   sources_.get(
@@ -247,11 +259,12 @@ void ImagePipeline::publish(const FlightPtr& f, const std::shared_ptr<StoredImag
   finish(f, VariantOutcome{image, tier});
 }
 
-std::size_t ImagePipeline::purge(const std::string& workspace, const std::string& id) {
-  generations_.bump(source_key(workspace, id));
-  const std::string prefix = variant_prefix(workspace, id);
-  memory_.erase_prefix(prefix);
-  return store_.erase_prefix(prefix);
+std::size_t ImagePipeline::purge(const std::string& id) {
+  generations_.bump(source_key(id));
+  variant_cap_.forget(source_key(id));
+  const std::string group = source_group(id);
+  memory_.erase_group(group);
+  return store_.erase_group(group);
 }
 
 }  // namespace nic::origin

@@ -33,6 +33,7 @@
 #include "sources.h"
 #include "store.h"
 #include "transform.h"
+#include "variant_cap.h"
 #include "work_pool.h"
 #include "write_behind.h"
 
@@ -78,13 +79,19 @@ class ImagePipeline {
   // A flight for this variant key is in the air (a request now would follow it).
   bool in_flight(const std::string& key) const { return flights_.in_flight(key); }
 
-  // Drops a source and all its variants from memory and storage, after
-  // bumping its generation. Blocking (storage). Returns the entries removed from storage.
-  std::size_t purge(const std::string& workspace, const std::string& id);
+  // Drops the source of `id` and all its variants under every workspace (its
+  // source group) from memory and storage, after bumping its generation.
+  // Blocking (storage). Returns the entries removed from storage.
+  std::size_t purge(const std::string& id);
 
   std::size_t inflight() const { return flights_.inflight(); }
+  // Shutdown past its deadline: fails every variant flight (Coalescer::cancel_all).
+  std::size_t cancel_flights(const Error& error) { return flights_.cancel_all(error); }
   Coalescer<VariantOutcome>::Counts counts() const { return flights_.counts(); }
   const ByteBudget& budget() const { return budget_; }
+  // Downloads in flight are charged here too (Sources::count_downloads_in).
+  ByteBudget& budget() { return budget_; }
+  const VariantCap& variant_cap() const { return variant_cap_; }
 
  private:
   struct Flight;
@@ -109,6 +116,7 @@ class ImagePipeline {
   WorkPool& storage_pool_;
   WorkPool& transform_pool_;
   ByteBudget budget_;
+  VariantCap variant_cap_;
   std::string cache_control_;
   Hook hook_;
   Coalescer<VariantOutcome> flights_;

@@ -216,15 +216,6 @@ std::string S3Reply::describe() const {
 
 std::string s3_uri_encode(std::string_view text) { return percent_encode(text); }
 
-std::string s3_group_of(std::string_view key) {
-  // v1/{workspace}/{id}/...
-  std::size_t slashes = 0;
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    if (key[i] == '/' && ++slashes == 3) return i > 3 ? std::string(key.substr(0, i + 1)) : std::string();
-  }
-  return {};
-}
-
 std::string s3_object_name(const std::string& hash) {
   return hash.substr(0, 2) + "/" + hash.substr(2, 2) + "/" + hash;
 }
@@ -423,7 +414,7 @@ std::optional<EntryMeta> S3Store::meta(const std::string& hash) {
 
 Status S3Store::write(const std::string& hash, EntryMeta meta, std::span<const std::uint8_t> bytes) {
   if (!valid_hash(hash)) return make_error(ErrorCode::Internal, "bad storage hash");
-  const std::string group = s3_group_of(meta.key);
+  const std::string group = source_group_of(meta.key);
   if (group.empty()) return make_error(ErrorCode::Internal, "storage key without a group: " + meta.key);
   meta.size = bytes.size();
   auto failed = [&](const std::string& what, const S3Reply& r) -> Status {
@@ -504,7 +495,7 @@ bool S3Store::erase(const std::string& hash) {
   const S3Reply r = call("DELETE", s3_object_name(hash), "", {}, {});
   note(r);
   if (m) {
-    const std::string group = s3_group_of(m->key);
+    const std::string group = source_group_of(m->key);
     if (!group.empty()) note(call("DELETE", s3_index_name(group, hash), "", {}, {}));
   }
   forget(hash);
@@ -537,10 +528,10 @@ Result<std::vector<std::string>> S3Store::list(const std::string& prefix) const 
   return names;
 }
 
-std::size_t S3Store::erase_prefix(std::string_view prefix) {
-  const std::string group(prefix);
-  if (s3_group_of(group) != group) {
-    log(LogLevel::Warn, "storage purge of '" + group + "' ignored: only whole groups v1/{workspace}/{id}/");
+std::size_t S3Store::erase_group(std::string_view group_name) {
+  const std::string group(group_name);
+  if (source_group_of(group) != group) {
+    log(LogLevel::Warn, "storage purge of '" + group + "' ignored: only source groups v1/*/{id}/");
     return 0;
   }
   const std::string index_prefix = "index/" + sha256_hex(group) + "/";

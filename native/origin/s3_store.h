@@ -8,8 +8,9 @@
 //   {h[0:2]}/{h[2:4]}/{h}   the entry's bytes; its EntryMeta in x-amz-meta-nic-*
 //                           headers, plus x-amz-meta-nic-sha256 of the bytes
 //   index/{g}/{h}           an empty marker per entry, g = SHA-256 of the
-//                           entry's group "v1/{workspace}/{id}/" (a source and
-//                           all its variants), so a purge lists index/{g}/ and
+//                           entry's source group "v1/*/{id}/" (nic::source_group_of:
+//                           a source and all its variants under every
+//                           workspace), so a purge lists index/{g}/ and
 //                           deletes what it names. Markers are separate
 //                           objects, so concurrent writes never race on a
 //                           shared index document.
@@ -62,8 +63,6 @@ struct S3Reply {
   std::string describe() const;    // "403 InvalidAccessKeyId: ..." or the transport error
 };
 
-// The group of a key: "v1/{workspace}/{id}/" (empty if the key has no such shape).
-std::string s3_group_of(std::string_view key);
 // Object names, relative to the bucket.
 std::string s3_object_name(const std::string& hash);
 std::string s3_index_name(const std::string& group, const std::string& hash);
@@ -84,7 +83,7 @@ class S3Store final : public Store {
   Status write(const std::string& hash, EntryMeta meta, std::span<const std::uint8_t> bytes) override;
   Status update_meta(const std::string& hash, const EntryMeta& meta) override;
   bool erase(const std::string& hash) override;
-  std::size_t erase_prefix(std::string_view prefix) override;
+  std::size_t erase_group(std::string_view group) override;
   StoreStats stats() const override;
   bool writable() const override { return healthy_.load(); }
   std::string describe() const override;

@@ -496,9 +496,10 @@ int run_server(Origin& origin, const Config& config) {
       const int unanswered = state.active.load();
       state.for_each_session([](const std::shared_ptr<Session>& s) { s->abort_pending(); });
       const std::size_t dropped = origin.discard_queued();
+      const std::size_t abandoned = origin.abandon_flights();
       log(LogLevel::Warn, "shutdown deadline passed with " + std::to_string(unanswered) +
                               " requests unanswered: answering them 503 (" + std::to_string(dropped) +
-                              " queued jobs dropped)");
+                              " queued jobs dropped, " + std::to_string(abandoned) + " waiters released)");
     }
     drain_timer.expires_after(std::chrono::milliseconds(20));
     drain_timer.async_wait([&](beast::error_code) { poll_drain(); });
@@ -522,6 +523,10 @@ int run_server(Origin& origin, const Config& config) {
   // running finish (their replies land in the stopped io_context).
   if (aborted) origin.discard_queued();
   origin.stop();
+  // Nothing that holds a session (a flight's waiter) may outlive `state` and
+  // `ioc`: after a graceful drain there is none; after an abort, flights whose
+  // jobs were dropped are failed here (their answers went out already).
+  origin.abandon_flights();
   log(LogLevel::Info, "stopped");
   return 0;
 }

@@ -29,21 +29,13 @@ const char* fetch_failure_label(ErrorCode c) {
   return c == ErrorCode::UpstreamTimeout ? "timeout"
          : c == ErrorCode::ImageTooLarge ? "too_large"
          : c == ErrorCode::UpstreamError ? "error"
+         : c == ErrorCode::Overloaded    ? "overloaded"
                                          : "refused";
 }
 
 constexpr std::int64_t kNeverMs = std::numeric_limits<std::int64_t>::max();
 
 }  // namespace
-
-std::string variant_prefix(std::string_view workspace, std::string_view id) {
-  std::string p = "v1/";
-  p += workspace;
-  p += '/';
-  p += id;
-  p += '/';
-  return p;
-}
 
 Sources::Sources(const Config& config, Metrics& metrics, Store& store, Generations& generations,
                  WriteBehind& writes, WorkPool& fetch_pool, Purge purge)
@@ -66,7 +58,7 @@ void Sources::stop() {
 
 void Sources::get(const std::string& workspace, const std::string& id, std::int64_t deadline_ms, Done done,
                   OfferedUrl offered) {
-  const std::string skey = source_key(workspace, id);
+  const std::string skey = source_key(id);
   const std::string shash = cache_key_hash(skey);
   // The benchmark baseline (coalescing off) models a server that looked at its
   // caches when the request arrived, all missed, and does the whole work.
@@ -96,6 +88,16 @@ void Sources::get(const std::string& workspace, const std::string& id, std::int6
   }
 }
 
+ReserveBody Sources::reserve_into(ByteBudget::Lease& lease) {
+  if (download_budget_ == nullptr) return {};
+  return [this, &lease](std::uint64_t bytes) {
+    lease = ByteBudget::Lease{};  // a redirect's earlier hop
+    lease = download_budget_->try_acquire(bytes);
+    if (!lease) metrics_.overloaded("download_memory");
+    return static_cast<bool>(lease);
+  };
+}
+
 std::optional<Store::Hit> Sources::read_stored(const std::string& hash) {
   if (auto stored = store_.read(hash)) return stored;
   return writes_.pending(hash);
@@ -108,7 +110,7 @@ std::optional<Store::Hit> Sources::read_stored(const std::string& hash) {
 // its own path names (a block id the caller gave is never used).
 Result<Source> Sources::fetch(const std::string& workspace, const std::string& id, std::int64_t deadline_ms,
                               const SignedUrl* offered) {
-  const std::string skey = source_key(workspace, id);
+  const std::string skey = source_key(id);
   const std::uint64_t generation = generations_.current(skey);
   const std::int64_t now = unix_now();
   bool looked_up = false;
@@ -137,10 +139,12 @@ Result<Source> Sources::fetch(const std::string& workspace, const std::string& i
     entry = std::move(*fresh);
   }
   std::shared_ptr<Bytes> body;
+  ByteBudget::Lease download_charge;  // held until the bytes go to the transform's own charge
   for (;;) {
     const std::int64_t left = deadline_ms - steady_ms();
     if (left <= 0) return make_error(ErrorCode::UpstreamTimeout, "no time left to download the image");
-    const DownloadOptions options{config_.max_image_size_bytes, std::min(config_.upstream_timeout_ms, left), 5};
+    const DownloadOptions options{config_.max_image_size_bytes, std::min(config_.upstream_timeout_ms, left), 5,
+                                  reserve_into(download_charge)};
     auto r = download(entry->url, config_.allowed_domains, options);
     if (!r) {
       metrics_.upstream_fetch(fetch_failure_label(r.error().code));
@@ -192,10 +196,10 @@ Result<Source> Sources::fetch(const std::string& workspace, const std::string& i
 
 void Sources::maybe_revalidate(const std::string& workspace, const std::string& id) {
   if (config_.source_ttl_seconds <= 0) return;
-  const std::string shash = cache_key_hash(source_key(workspace, id));
+  const std::string shash = cache_key_hash(source_key(id));
   const auto meta = store_.meta(shash);
   if (!meta || meta->resolved_by != "block" || unix_now() - meta->created < config_.source_ttl_seconds) return;
-  const std::string token = workspace + "/" + id;
+  const std::string& token = id;
   {
     std::lock_guard lock(revalidate_mu_);
     Backoff& b = backoff_[token];
@@ -230,9 +234,9 @@ void Sources::revalidated(const std::string& token, bool ok) {
 }
 
 void Sources::revalidate(const std::string& workspace, const std::string& id) {
-  const std::string skey = source_key(workspace, id);
+  const std::string skey = source_key(id);
   const std::string shash = cache_key_hash(skey);
-  const std::string token = workspace + "/" + id;
+  const std::string& token = id;
   const std::int64_t now = unix_now();
   const std::int64_t deadline = steady_ms() + config_.upstream_timeout_ms;
   const auto known = urls_.get_any(workspace, id);
@@ -241,7 +245,7 @@ void Sources::revalidate(const std::string& workspace, const std::string& id) {
   const bool gone = (!file && file.error().code == ErrorCode::ImageNotFound) || (file && file->deleted);
   if (gone && !config_.keep_deleted_blocks) {
     // Deleted or no longer shared: stop serving it (NOTION_DELETED_BLOCKS=drop).
-    purge_(workspace, id);
+    purge_(id);
     urls_.forget(workspace, id);
     metrics_.revalidation("deleted");
     log(LogLevel::Info, "source " + skey + " was deleted in Notion; dropped");
@@ -278,7 +282,9 @@ void Sources::revalidate(const std::string& workspace, const std::string& id) {
     return;
   }
   // The block points to another file now: fetch it, then drop the old source and variants.
-  const DownloadOptions options{config_.max_image_size_bytes, config_.upstream_timeout_ms, 5};
+  ByteBudget::Lease download_charge;
+  const DownloadOptions options{config_.max_image_size_bytes, config_.upstream_timeout_ms, 5,
+                                reserve_into(download_charge)};
   auto r = download(file->url, config_.allowed_domains, options);
   if (!r || r->status < 200 || r->status >= 300) {
     metrics_.upstream_fetch(r ? std::to_string(r->status) : std::string(fetch_failure_label(r.error().code)));
@@ -305,7 +311,7 @@ void Sources::revalidate(const std::string& workspace, const std::string& id) {
   fresh.upstream = identity;
   // Bumps the generation: variants made from the old file in flights still
   // in the air are not kept; then the new source, checked the same way.
-  purge_(workspace, id);
+  purge_(id);
   const std::uint64_t generation = generations_.current(skey);
   if (auto s = store_.write(shash, fresh, *r->body); s) {
     metrics_.storage_write("source");

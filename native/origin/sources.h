@@ -1,4 +1,7 @@
-// Sources: the original bytes of (workspace, id) and their sidecar. The
+// Sources: the original bytes of an id and their sidecar, keyed by the id
+// alone (nic::source_key: Notion ids are global, so any workspace string
+// shares one stored source, one flight, one revalidation). The workspace only
+// picks the Notion token of the call. The
 // stored copy if there is one; else one flight per source whose leader, on
 // the fetch pool, finds a signed URL (remembered, else the Notion API),
 // downloads and probes it, answers its followers and hands the storage write
@@ -19,7 +22,9 @@
 #include <string>
 #include <unordered_map>
 
+#include "byte_budget.h"
 #include "coalescer.h"
+#include "http_fetch.h"
 #include "config.h"
 #include "generations.h"
 #include "metrics.h"
@@ -35,9 +40,6 @@ struct Source {
   SharedBytes bytes;
   EntryMeta meta;
 };
-
-// "v1/{workspace}/{id}/": the prefix of a source's key and all its variants'.
-std::string variant_prefix(std::string_view workspace, std::string_view id);
 
 // A signed URL a /api/v1/proxy caller offered for one request: tried when
 // nothing is remembered, registered (under the file id its own path names)
@@ -59,9 +61,10 @@ class SourceProvider {
 
 class Sources final : public SourceProvider {
  public:
-  // `purge`: drops a source and its variants from every tier (and bumps its
-  // generation): the pipeline's, used when a block changed or was deleted.
-  using Purge = std::function<std::size_t(const std::string& workspace, const std::string& id)>;
+  // `purge`: drops a source and its variants (under every workspace) from
+  // every tier and bumps its generation: the pipeline's, used when a block
+  // changed or was deleted.
+  using Purge = std::function<std::size_t(const std::string& id)>;
   Sources(const Config& config, Metrics& metrics, Store& store, Generations& generations, WriteBehind& writes,
           WorkPool& fetch_pool, Purge purge);
   ~Sources() override;
@@ -73,9 +76,16 @@ class Sources final : public SourceProvider {
   // Signed URLs learnt from Notion, and proxy URLs that proved to be images.
   UrlRegistry& urls() { return urls_; }
   std::size_t inflight() const { return flights_.inflight(); }
+  // Shutdown past its deadline: fails every source flight (Coalescer::cancel_all).
+  std::size_t cancel_flights(const Error& error) { return flights_.cancel_all(error); }
   Coalescer<Source>::Counts counts() const { return flights_.counts(); }
   // Joins the revalidation pool (running checks finish).
   void stop();
+  // Downloads in flight are charged to `budget` (the transform byte budget,
+  // TRANSFORM_MEMORY_BYTES) from their Content-Length (else MAX_IMAGE_SIZE_BYTES)
+  // until the download ends; refused: 503 OVERLOADED before the body is read.
+  // Set once, before the first request.
+  void count_downloads_in(ByteBudget& budget) { download_budget_ = &budget; }
 
   // Blocking pieces, public for tests.
   Result<Source> fetch(const std::string& workspace, const std::string& id, std::int64_t deadline_ms,
@@ -90,6 +100,8 @@ class Sources final : public SourceProvider {
   void revalidated(const std::string& token, bool ok);
   // The store, else a write of it not landed yet.
   std::optional<Store::Hit> read_stored(const std::string& hash);
+  // The charge of one download (released when `lease` goes or is replaced).
+  ReserveBody reserve_into(ByteBudget::Lease& lease);
 
   const Config& config_;
   Metrics& metrics_;
@@ -98,11 +110,12 @@ class Sources final : public SourceProvider {
   WriteBehind& writes_;
   WorkPool& fetch_pool_;
   Purge purge_;
+  ByteBudget* download_budget_ = nullptr;
   UrlRegistry urls_;
   NotionClient notion_;
   Coalescer<Source> flights_;
   std::mutex revalidate_mu_;
-  std::unordered_map<std::string, Backoff> backoff_;  // by "workspace/id"; running ones have next_try_ms = max
+  std::unordered_map<std::string, Backoff> backoff_;  // by id; running ones have next_try_ms = max
   std::unique_ptr<WorkPool> revalidate_pool_;  // last: joined first
 };
 

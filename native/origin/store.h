@@ -57,9 +57,10 @@ class Store {
   // Rewrites only the metadata (e.g. a source confirmed unchanged).
   virtual Status update_meta(const std::string& hash, const EntryMeta& meta) = 0;
   virtual bool erase(const std::string& hash) = 0;
-  // Every entry whose key starts with `prefix` ("v1/{workspace}/{id}/": a
-  // source and all its variants); returns how many were removed.
-  virtual std::size_t erase_prefix(std::string_view prefix) = 0;
+  // Every entry of a source group (nic::source_group: "v1/*/{id}/", the
+  // source of an id and its variants under every workspace, i.e. each entry
+  // whose nic::source_group_of(key) is `group`); returns how many were removed.
+  virtual std::size_t erase_group(std::string_view group) = 0;
 
   virtual StoreStats stats() const = 0;
   // Health: can the store take writes right now (last known state, no waiting).

@@ -30,13 +30,23 @@ std::string cache_key(const ImagePath& image, const NormalizedParams& params, Fo
 
 std::string cache_key_hash(std::string_view key) { return sha256_hex(key); }
 
-std::string source_key(std::string_view workspace, std::string_view id) {
-  std::string key = "v1/";
-  key += workspace;
-  key += '/';
-  key += id;
-  key += "/source";
-  return key;
+std::string source_group(std::string_view id) {
+  std::string group = "v1/*/";
+  group += id;
+  group += '/';
+  return group;
+}
+
+std::string source_key(std::string_view id) { return source_group(id) + "source"; }
+
+std::string source_group_of(std::string_view key) {
+  // v1/{workspace or *}/{id}/...
+  if (!key.starts_with("v1/")) return {};
+  const std::size_t ws_end = key.find('/', 3);
+  if (ws_end == std::string_view::npos || ws_end == 3) return {};
+  const std::size_t id_end = key.find('/', ws_end + 1);
+  if (id_end == std::string_view::npos || id_end == ws_end + 1) return {};
+  return source_group(key.substr(ws_end + 1, id_end - ws_end - 1));
 }
 
 Result<ImageRequest> prepare_image_request(const ImagePath& image, std::string_view path,

@@ -18,7 +18,10 @@ import tempfile
 import shutil
 import threading
 import time
+import struct
 import unittest
+import zlib
+from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -388,6 +391,171 @@ class MissLimit(h.OriginCase):
         self.assertEqual(other.status, 200)
 
 
+def padded_png(width, height, pad_bytes, seed=0):
+    """A small PNG made large in bytes by a private ancillary chunk ("npAd")
+    before IEND: many bytes to download, few pixels to transform."""
+    data = h.png(width, height, seed=seed)
+    pad = bytes((i * 131 + seed) & 255 for i in range(256)) * (pad_bytes // 256)
+    chunk = struct.pack(">I", len(pad)) + b"npAd" + pad + struct.pack(">I", zlib.crc32(b"npAd" + pad) & 0xFFFFFFFF)
+    return data[:-12] + chunk + data[-12:]
+
+
+class Amplification(h.OriginCase):
+    """Issue 9 item 3: invented workspaces and parameters cost no upstream work."""
+
+    def purge(self, o, target):
+        r = o.get(f"/api/v1/cache?url={quote(target, safe='')}", {"X-API-Key": h.API_KEY}, method="DELETE")
+        self.assertEqual(r.status, 200, r.body)
+        return r.json()
+
+    def test_one_source_for_every_workspace_string(self):
+        o = self.origin()
+        ws, block, _, name = self.fakes.image(h.png(300, 200))
+        spaces = [ws] + [h.new_id() for _ in range(4)]
+        for w in spaces:
+            r = o.get(f"/img/{w}/{block}/{name}?w=64")
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(h.measure(r.body), ("png", 64, 43))
+            # Variant keys keep the workspace (the contract's key).
+            self.assertTrue(r.header("x-cache-key").startswith(f"v1/{w}/{block}/"))
+        c = self.fakes.counters()
+        self.assertEqual(c["notion_calls"], 1)
+        self.assertEqual(c["s3_downloads"], 1)
+        m = o.metrics()
+        self.assertEqual(m['nic_transforms_total{format="png"}'], 5)
+        self.assertEqual(m['nic_storage_writes_total{kind="source"}'], 1)
+        self.assertEqual(m['nic_storage_writes_total{kind="variant"}'], 5)
+
+        # A herd over five workspace strings at once: one flight for the source.
+        ws2, block2, _, name2 = self.fakes.image(h.png(300, 200, seed=3))
+        herd = [ws2] + [h.new_id() for _ in range(4)]
+        results = h.concurrently(lambda w: o.get(f"/img/{w}/{block2}/{name2}?w=64"), [(w,) for w in herd])
+        self.assertEqual([r.status for r in results], [200] * 5)
+        c = self.fakes.counters()
+        self.assertEqual(c["notion_calls"], 2)
+        self.assertEqual(c["s3_downloads"], 2)
+
+        # A purge through any workspace drops the source and the variants of every workspace.
+        body = self.purge(o, f"/img/{spaces[3]}/{block}/{name}")
+        self.assertEqual(body["removed"], 6)  # the source + 5 variants
+        self.assertEqual(body["prefixes"], [f"v1/*/{block}/"])
+        for w in spaces:
+            r = o.get(f"/img/{w}/{block}/{name}?w=64")
+            self.assertEqual(r.status, 200)
+            self.assertNotEqual(r.header("x-cache-tier"), "MEMORY")
+        c = self.fakes.counters()
+        self.assertEqual(c["notion_calls"], 2)  # the URL learnt before is still valid
+        self.assertEqual(c["s3_downloads"], 3)  # downloaded again once, for all five
+
+    def test_unknown_workspace_is_refused_before_any_upstream_call(self):
+        ws, block, file_id, name = self.fakes.image(h.png(120, 80))
+        o = self.origin(NOTION_TOKEN="", NOTION_TOKENS=f"{h.dashed(ws)}={h.TOKEN}")
+        stranger = h.new_id()
+        r = o.get(f"/img/{stranger}/{block}/{name}?w=64", {"X-Request-Id": "unknown-ws-1"})
+        self.assertEqual(r.status, 404, r.body)
+        self.assertEqual(r.json()["error"]["code"], "IMAGE_NOT_FOUND")
+        self.assertEqual(r.json()["error"]["requestId"], "unknown-ws-1")
+        self.assertEqual(r.header("cache-control"), "no-store")
+        # /api/v1/proxy: a file URL under a workspace not listed is refused too.
+        other = self.fakes.add_file(stranger, file_id, name, h.png(120, 80))
+        p = o.get("/api/v1/proxy?url=" + quote(self.fakes.sign(other), safe="") + "&w=64")
+        self.assertEqual(p.status, 404, p.body)
+        c = self.fakes.counters()
+        self.assertEqual(c["notion_calls"], 0)
+        self.assertEqual(c["s3_requests"], 0)
+        # The listed workspace (dashes or not) is served.
+        self.assertEqual(o.get(f"/img/{ws}/{block}/{name}?w=64").status, 200)
+        self.assertEqual(self.fakes.counters()["notion_calls"], 1)
+        # Once stored, the unknown workspace still gets nothing (no transform either).
+        self.assertEqual(o.get(f"/img/{stranger}/{block}/{name}?w=64").status, 404)
+        self.assertEqual(o.metrics()['nic_transforms_total{format="png"}'], 1)
+
+    def test_variants_per_source_are_capped(self):
+        o = self.origin(MAX_VARIANTS_PER_SOURCE=3)
+        ws, block, _, name = self.fakes.image(h.png(400, 300))
+        base = f"/img/{ws}/{block}/{name}"
+        for w in (32, 48, 64):
+            self.assertEqual(o.get(f"{base}?w={w}").status, 200)
+        refused = o.get(f"{base}?w=96", {"X-Request-Id": "cap-1"})
+        self.assertEqual(refused.status, 429, refused.body)
+        self.assertEqual(refused.json()["error"]["code"], "RATE_LIMITED")
+        self.assertIn("MAX_VARIANTS_PER_SOURCE", refused.json()["error"]["message"])
+        self.assertEqual(refused.header("retry-after"), "1")
+        self.assertEqual(refused.header("cache-control"), "no-store")
+        # Another workspace string is another variant of the same source: refused as well.
+        self.assertEqual(o.get(f"/img/{h.new_id()}/{block}/{name}?w=32").status, 429)
+        # The variants already made are served as before.
+        again = o.get(f"{base}?w=32")
+        self.assertEqual(again.status, 200)
+        self.assertEqual(again.header("x-cache-tier"), "MEMORY")
+        m = o.metrics()
+        self.assertEqual(m['nic_transforms_total{format="png"}'], 3)
+        self.assertEqual(m['nic_requests_rate_limited_total{route="variants_per_source"}'], 2)
+        c = self.fakes.counters()
+        self.assertEqual((c["notion_calls"], c["s3_downloads"]), (1, 1))
+        # A purge resets the count.
+        self.assertEqual(self.purge(o, base)["removed"], 4)
+        self.assertEqual(o.get(f"{base}?w=96").status, 200)
+        self.assertEqual(o.metrics()['nic_transforms_total{format="png"}'], 4)
+
+
+class DownloadBudget(h.OriginCase):
+    """Issue 8 item 4: downloads in flight are charged to TRANSFORM_MEMORY_BYTES."""
+
+    def test_large_downloads_in_flight_count_in_the_transform_budget(self):
+        pad = 4 << 20
+        images = [self.fakes.image(padded_png(64, 64, pad, seed=i)) for i in range(6)]
+        size = len(padded_png(64, 64, pad))
+        # Room for two such downloads, or their two transforms (each the source
+        # + 1 MiB + pixels: pipeline.cpp estimate_transform_bytes), not three downloads.
+        budget = 2 * size + (3 << 20)
+        self.assertLess(budget, 3 * size)
+        o = self.origin(TRANSFORM_MEMORY_BYTES=budget, FETCH_CONCURRENCY=8)
+        self.fakes.faults(s3={"mode": "stall", "count": -1})
+        results = [None] * 6
+
+        def fetch(i):
+            ws, block, _, name = images[i]
+            results[i] = o.get(f"/img/{ws}/{block}/{name}?w=32")
+
+        threads = [threading.Thread(target=fetch, args=(i,)) for i in range(6)]
+        try:
+            for t in threads:
+                t.start()
+            # All six got their headers; four were refused at once, two hold their charge.
+            self.assertTrue(h.wait_until(lambda: sum(r is not None for r in results) == 4, timeout=20))
+            self.assertEqual(self.fakes.counters()["s3_stalled"], 6)
+        finally:
+            self.fakes.faults(s3={"mode": "none", "count": 0})
+            for t in threads:
+                t.join(timeout=30)
+        statuses = sorted(r.status for r in results)
+        self.assertEqual(statuses, [200, 200, 503, 503, 503, 503], [r.body[:200] for r in results])
+        for r in results:
+            if r.status == 503:
+                self.assertEqual(r.json()["error"]["code"], "OVERLOADED")
+                self.assertEqual(r.header("retry-after"), "1")
+                self.assertEqual(r.header("cache-control"), "no-store")
+            else:
+                self.assertEqual(h.measure(r.body), ("png", 32, 32))
+        self.assertEqual(self.fakes.counters()["s3_downloads"], 2)
+        m = o.metrics()
+        self.assertEqual(m['nic_overloaded_total{reason="download_memory"}'], 4)
+        # Nothing stored for the refused ones: two sources and two variants.
+        self.assertEqual(m['nic_storage_writes_total{kind="source"}'], 2)
+        self.assertEqual(m['nic_storage_writes_total{kind="variant"}'], 2)
+        peak = m["nic_transform_memory_peak_bytes"]
+        self.assertGreaterEqual(peak, 2 * size)
+        self.assertLessEqual(peak, budget)
+        with open(f"/proc/{o.proc.pid}/status") as f:
+            hwm = next(line for line in f if line.startswith("VmHWM"))
+        print(f"\ndownload budget: 6 x {size} B at once, budget {budget} B, peak charged {int(peak)} B, "
+              f"peak RSS {hwm.split(':')[1].strip()}", file=sys.stderr)
+        # A refused one, asked again, is made normally.
+        ws, block, _, name = next(images[i] for i, r in enumerate(results) if r.status == 503)
+        self.assertEqual(o.get(f"/img/{ws}/{block}/{name}?w=32").status, 200)
+
+
 class Connections(unittest.TestCase):
     def setUp(self):
         FAKES.reset()
@@ -415,6 +583,12 @@ class Connections(unittest.TestCase):
                 s.close()
             self.assertEqual(o.stop(), 0)
 
+    # UBSan's vptr check reads memory through a pipe (sanitizer_common's
+    # IsAccessibleMemoryRange): with every descriptor taken it cannot, and
+    # reports Boost.System's static error_category as "invalid vptr" when Asio
+    # builds the EMFILE error_code (seen once under -DNIC_SANITIZE=address,undefined).
+    @unittest.skipIf("undefined" in os.environ.get("NIC_SANITIZE", ""),
+                     "UBSan's vptr check needs a free descriptor; this test takes them all")
     def test_emfile_backs_off_instead_of_spinning(self):
         # 64 descriptors in all; the cap (explicitly higher) is not what stops accepting: EMFILE is.
         o = start_logged(FAKES, nofile=64, MAX_CONNECTIONS=1000, LOG_LEVEL="warn")
@@ -443,14 +617,10 @@ class Shutdown(unittest.TestCase):
     def setUp(self):
         FAKES.reset()
 
-    # Written against the origin before its pipeline split; on the split pipeline
-    # it needs FOLLOWER_TIMEOUT_MS > UPSTREAM_TIMEOUT_MS + 250 (start-up check), and
-    # with that the process was seen not to exit within 40 s once the hanging
-    # download is let go. Open: see the session note (issue 8 item 5).
-    @unittest.skip("shutdown with a hanging download on the split pipeline: not yet re-verified")
     def test_queued_work_is_answered_503_after_the_deadline_and_not_run(self):
         images = [FAKES.image(h.png(64, 64, seed=i)) for i in range(3)]
-        o = start_logged(FAKES, FETCH_CONCURRENCY=1, SHUTDOWN_TIMEOUT_MS=500, UPSTREAM_TIMEOUT_MS=30000)
+        o = start_logged(FAKES, FETCH_CONCURRENCY=1, SHUTDOWN_TIMEOUT_MS=500, UPSTREAM_TIMEOUT_MS=30000,
+                         FOLLOWER_TIMEOUT_MS=31000, LOG_LEVEL="warn")
         try:
             FAKES.faults(s3={"mode": "hang", "count": -1})
             results = [None] * 3
@@ -464,10 +634,10 @@ class Shutdown(unittest.TestCase):
             threads[0].start()
             self.assertTrue(h.wait_until(lambda: FAKES.counters()["s3_requests"] == 1))
             base = o.gauge("nic_inflight_flights")
-            # ... and the two others wait in its queue (a flight each).
+            # ... and the two others wait in its queue (a variant flight and a source flight each).
             threads[1].start()
             threads[2].start()
-            self.assertTrue(h.wait_until(lambda: o.gauge("nic_inflight_flights") == base + 2))
+            self.assertTrue(h.wait_until(lambda: o.gauge("nic_inflight_flights") == base + 4))
             o.proc.send_signal(signal.SIGTERM)
             for t in threads:
                 t.join(timeout=20)
@@ -479,12 +649,16 @@ class Shutdown(unittest.TestCase):
                 self.assertEqual(err["requestId"], f"req-{i}")
                 self.assertEqual(r.header("x-request-id"), f"req-{i}")
                 self.assertEqual(r.header("retry-after"), "1")
-            FAKES.faults(s3={"mode": "none", "count": 0})  # let the hanging download end
-            self.assertEqual(o.proc.wait(timeout=40), 0)
+            # The process exits while the download still hangs (UPSTREAM_TIMEOUT_MS is
+            # 30 s, the fake holds it as long): running transfers are aborted past the
+            # deadline, and no waiter (which holds its connection) outlives the server.
+            self.assertEqual(o.proc.wait(timeout=20), 0)
+            self.assertEqual(len(o.matching(r"shutdown deadline passed with 3 requests unanswered")), 1)
             counters = FAKES.counters()
             # The queued jobs were dropped, not run after the deadline.
             self.assertEqual(counters["notion_calls"], 1)
             self.assertEqual(counters["s3_requests"], 1)
+            self.assertEqual(counters["s3_downloads"], 0)
         finally:
             FAKES.faults(s3={"mode": "none", "count": 0})
             o.stop()
@@ -538,8 +712,11 @@ class DiskAfterCrash(unittest.TestCase):
         threads = [threading.Thread(target=hammer, args=(t,)) for t in targets[1:]]
         for t in threads:
             t.start()
-        # Some variants stored, others being written: kill -9.
-        self.assertTrue(h.wait_until(lambda: len(done) >= 5, timeout=60))
+        # Some variants stored, others being written: kill -9. Writes land after
+        # the answers (write-behind), so wait for five landed writes, not five answers.
+        self.assertTrue(h.wait_until(
+            lambda: first.metrics(settled=False).get('nic_storage_writes_total{kind="variant"}', 0) >= 5,
+            timeout=60))
         first.proc.kill()
         first.proc.wait()
         for t in threads:

@@ -20,11 +20,13 @@ Control endpoint (on both ports), JSON bodies:
   POST /_control/files   {"path":"/ws/file/name","data_b64":..,"content_type":..}
   POST /_control/blocks  {"id":..,"workspace":..,"file":..,"name":..,"kind":"file"|"external"|"paragraph",
                           "url_expires":3600,"expiry_time_in":3600,"external_url":..}
-  POST /_control/faults  {"s3":{"mode":"500|hang|truncate|nonimage|oversize|redirect|none","count":N,
+  POST /_control/faults  {"s3":{"mode":"500|hang|stall|truncate|nonimage|oversize|redirect|none","count":N,
                                 "latency_ms":N,"oversize_bytes":N,
                                 "location":URL|"self","redirect_status":302},
                           "notion":{"rate_limit":N,"retry_after":"1","status":N,"count":N,"latency_ms":N,
                                     "mode":"status|hang"}}
+                            s3 mode "stall": headers and half the body, the rest once the fault is cleared
+                            (counters s3_stalled, then s3_downloads or s3_aborted if the client hung up).
                             notion count -1: every call until reset (an outage); "rate_limit": -1 a 429 storm;
                             mode "hang": hold each call unanswered until the fault is cleared (or 60 s).
                             Revoking the token: POST /_control/tokens {"tokens":[]} (then 401 unauthorized).
@@ -88,6 +90,8 @@ class State:
                 "s3_by_status": {},
                 "s3_by_path": {},
                 "s3_downloads": 0,
+                "s3_stalled": 0,
+                "s3_aborted": 0,
                 "s3_inflight": 0,
                 "s3_inflight_max": 0,
             }
@@ -332,6 +336,31 @@ class Handler(BaseHTTPRequestHandler):
         if entry is None:
             return self.s3_error(404, "NoSuchKey", "The specified key does not exist.", f"<Key>{path.lstrip('/')}</Key>")
         data, ctype = entry
+        if mode == "stall":
+            # Headers (with Content-Length) and the first half of the body at
+            # once, the rest only when the fault is cleared (or after 30 s).
+            STATE.count("s3_by_status", 200)
+            STATE.count("s3_stalled")
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                end = time.time() + 30
+                while time.time() < end:
+                    with STATE.lock:
+                        if STATE.generation != generation or STATE.s3_fault["mode"] != "stall":
+                            break
+                    time.sleep(0.02)
+                self.wfile.write(data[len(data) // 2:])
+                self.wfile.flush()
+                STATE.count("s3_downloads")
+            except (BrokenPipeError, ConnectionResetError):
+                STATE.count("s3_aborted")
+            self.close_connection = True
+            return
         if mode == "nonimage":
             STATE.count("s3_by_status", 200)
             return self.send_body(200, "<html><body>Sign in to continue</body></html>", "text/html")

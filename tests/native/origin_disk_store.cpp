@@ -136,22 +136,22 @@ TEST_CASE("disk store: CACHE_MAX_BYTES evicts the least recently used", "[origin
   CHECK(s.stats().evictions == 1);
 }
 
-TEST_CASE("disk store: prefix purge and replacement", "[origin][disk]") {
+TEST_CASE("disk store: group purge and replacement", "[origin][disk]") {
   TempDir dir;
   auto store = DiskStore::open(dir.path.string(), 0);
   REQUIRE(store.ok());
   auto& s = **store;
-  for (const char* k : {"v1/ws/one/source", "v1/ws/one/a.png?w=1", "v1/ws/two/source"}) {
+  for (const char* k : {"v1/*/one/source", "v1/ws/one/a.png?w=1", "v1/*/two/source"}) {
     REQUIRE(s.write(nic::cache_key_hash(k), meta_for(k), bytes(10, 1)).ok());
   }
-  REQUIRE(s.write(nic::cache_key_hash("v1/ws/two/source"), meta_for("v1/ws/two/source"), bytes(20, 2)).ok());
+  REQUIRE(s.write(nic::cache_key_hash("v1/*/two/source"), meta_for("v1/*/two/source"), bytes(20, 2)).ok());
   CHECK(s.stats().bytes == 40);
-  CHECK(s.erase_prefix("v1/ws/one/") == 2);
+  CHECK(s.erase_group(nic::source_group("one")) == 2);
   CHECK(s.stats().entries == 1);
-  auto two = s.read(nic::cache_key_hash("v1/ws/two/source"));
+  auto two = s.read(nic::cache_key_hash("v1/*/two/source"));
   REQUIRE(two);
   CHECK(two->bytes->size() == 20);
-  CHECK(s.erase(nic::cache_key_hash("v1/ws/two/source")));
+  CHECK(s.erase(nic::cache_key_hash("v1/*/two/source")));
   CHECK(s.stats().bytes == 0);
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <vector>
 
 #include "http_fetch.h"
 #include "nic/allowed_hosts.h"
@@ -191,7 +192,7 @@ TEST_CASE("download fetches exactly the URL that was checked", "[origin][fetch]"
   CannedServer server({{"/img.png", ok_body("PNGDATA")}, {"/to-relative", redirect_to("img.png")}});
   const std::string port = std::to_string(server.port());
   const auto allowed = allow("http://127.0.0.1:" + port + ",http://localhost:" + port);
-  const nic::origin::DownloadOptions options{1 << 20, 10000, 5};
+  const nic::origin::DownloadOptions options{1 << 20, 10000, 5, {}};
 
   SECTION("a numeric form of the allowed address is the allowed address") {
     auto r = nic::origin::download("http://0x7f.0.0.1:" + port + "/img.png", allowed, options);
@@ -217,6 +218,28 @@ TEST_CASE("download fetches exactly the URL that was checked", "[origin][fetch]"
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == nic::ErrorCode::PrivateHost);
     CHECK(server.requests().empty());
+  }
+  SECTION("the body is charged before it is read: its Content-Length, once per hop") {
+    std::vector<std::uint64_t> charges;
+    auto charged = options;
+    charged.reserve = [&charges](std::uint64_t bytes) {
+      charges.push_back(bytes);
+      return true;
+    };
+    auto r = nic::origin::download("http://127.0.0.1:" + port + "/img.png", allowed, charged);
+    REQUIRE(r.ok());
+    CHECK(charges == std::vector<std::uint64_t>{7});
+    charges.clear();
+    r = nic::origin::download("http://127.0.0.1:" + port + "/to-relative", allowed, charged);
+    REQUIRE(r.ok());
+    CHECK(charges == std::vector<std::uint64_t>{0, 7});  // the redirect's empty body, then the image's
+  }
+  SECTION("a refused charge aborts the transfer: OVERLOADED, no body") {
+    auto refused = options;
+    refused.reserve = [](std::uint64_t) { return false; };
+    auto r = nic::origin::download("http://127.0.0.1:" + port + "/img.png", allowed, refused);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == nic::ErrorCode::Overloaded);
   }
   SECTION("credentials in the URL are refused before connecting") {
     auto r = nic::origin::download("http://127.0.0.1:" + port + "@127.0.0.1:" + port + "/img.png", allowed, options);

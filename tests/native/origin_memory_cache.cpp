@@ -1,9 +1,10 @@
-// The memory tier: LRU order, the byte bound, prefix purges.
+// The memory tier: LRU order, the byte bound, source-group purges.
 #include <catch2/catch.hpp>
 
 #include <string>
 
 #include "memory_cache.h"
+#include "nic/cache_key.h"
 
 using namespace nic::origin;
 
@@ -64,14 +65,14 @@ TEST_CASE("memory cache: entries larger than a shard are not kept", "[origin][me
   CHECK(cache.bytes() == 0);
 }
 
-TEST_CASE("memory cache: replace and prefix purge keep the byte count right", "[origin][memory]") {
+TEST_CASE("memory cache: replace and group purge keep the byte count right", "[origin][memory]") {
   MemoryCache cache(64 * 1024 * 1024);
   cache.put("a", image("v1/ws/one/x.png?w=1", 100));
   cache.put("a", image("v1/ws/one/x.png?w=1", 300));
-  cache.put("b", image("v1/ws/one/x.png?w=2", 100));
+  cache.put("b", image("v1/other/one/x.png?w=2", 100));  // same id, another workspace: same group
   cache.put("c", image("v1/ws/two/x.png?w=1", 100));
   CHECK(cache.entries() == 3);
-  CHECK(cache.erase_prefix("v1/ws/one/") == 2);
+  CHECK(cache.erase_group(nic::source_group("one")) == 2);
   CHECK(cache.entries() == 1);
   CHECK(cache.bytes() == MemoryCache::charge(*image("v1/ws/two/x.png?w=1", 100)));
   CHECK(cache.erase("c"));

@@ -85,11 +85,11 @@ class FakeSources final : public SourceProvider {
   Gate* gate = nullptr;
   fixture::Bytes bytes = gradient_png(200, 150);
 
-  void get(const std::string& ws, const std::string& id, std::int64_t, Done done, OfferedUrl) override {
+  void get(const std::string&, const std::string& id, std::int64_t, Done done, OfferedUrl) override {
     ++gets;
     if (gate) gate->wait();
     EntryMeta meta;
-    meta.key = nic::source_key(ws, id);
+    meta.key = nic::source_key(id);
     meta.content_type = "image/png";
     meta.size = bytes.size();
     done(Source{std::make_shared<const Bytes>(bytes.begin(), bytes.end()), meta});
@@ -198,7 +198,7 @@ TEST_CASE("pipeline: followers are answered before the storage write lands", "[o
     }
     nic::Status update_meta(const std::string& h, const EntryMeta& m) override { return inner.update_meta(h, m); }
     bool erase(const std::string& h) override { return inner.erase(h); }
-    std::size_t erase_prefix(std::string_view p) override { return inner.erase_prefix(p); }
+    std::size_t erase_group(std::string_view g) override { return inner.erase_group(g); }
     StoreStats stats() const override { return inner.stats(); }
     bool writable() const override { return true; }
     std::string describe() const override { return "slow"; }
@@ -237,7 +237,7 @@ TEST_CASE("pipeline: a purge during a flight: its variant is answered but never 
   auto first = rig.run(req);
   gate.wait_for_arrivals(1);
   // The leader has its bytes and waits before publishing: purge now.
-  CHECK(rig.pipeline->purge(kWs, id_of(3)) == 0);
+  CHECK(rig.pipeline->purge(id_of(3)) == 0);
   gate.release();
   REQUIRE(first.get().ok());  // those who asked before the purge are answered
   rig.writes->flush();
@@ -262,7 +262,7 @@ TEST_CASE("pipeline: a generation bump while the source is fetched (a revalidati
   const auto req = rig.request(id_of(4), "w=64");
   auto first = rig.run(req);
   gate.wait_for_arrivals(1);
-  rig.generations.bump(nic::source_key(kWs, id_of(4)));
+  rig.generations.bump(nic::source_key(id_of(4)));
   gate.release();
   REQUIRE(first.get().ok());
   rig.writes->flush();
@@ -276,7 +276,7 @@ TEST_CASE("pipeline: a write racing a purge is erased after it lands", "[origin]
   // the write-behind re-checks after writing and erases it.
   Rig rig;
   const auto req = rig.request(id_of(5), "w=64");
-  const std::string skey = nic::source_key(kWs, id_of(5));
+  const std::string skey = nic::source_key(id_of(5));
   const std::uint64_t gen = rig.generations.current(skey);
   EntryMeta meta;
   meta.key = req->key;

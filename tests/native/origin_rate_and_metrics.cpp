@@ -259,6 +259,27 @@ TEST_CASE("coalescer: one leader, followers share its result", "[origin][coalesc
   c.finish(lead3.flight, 1);
 }
 
+TEST_CASE("coalescer: cancel_all answers every waiter once and ignores late leaders", "[origin][coalescer]") {
+  Coalescer<int> c(60000, true);
+  Recorded a_lead, a_follow, b_lead, next;
+  auto a = c.join("a", kLater, a_lead.waiter());
+  c.join("a", kLater, a_follow.waiter());
+  auto b = c.join("b", kLater, b_lead.waiter());
+  CHECK(c.cancel_all(nic::make_error(nic::ErrorCode::Overloaded, "shutting down")) == 3);
+  const int overloaded = -static_cast<int>(nic::ErrorCode::Overloaded);
+  CHECK(a_lead.get() == std::pair{overloaded, true});
+  CHECK(a_follow.get() == std::pair{overloaded, false});
+  CHECK(b_lead.get() == std::pair{overloaded, true});
+  CHECK(c.inflight() == 0);
+  c.finish(a.flight, 1);  // late: nobody is called twice
+  c.finish(b.flight, 2);
+  CHECK(c.cancel_all(nic::make_error(nic::ErrorCode::Overloaded, "again")) == 0);
+  auto fresh = c.join("a", kLater, next.waiter());
+  REQUIRE(fresh.leader);
+  c.finish(fresh.flight, 3);
+  CHECK(next.get() == std::pair{3, true});
+}
+
 TEST_CASE("coalescer: followers time out with UPSTREAM_TIMEOUT", "[origin][coalescer]") {
   Coalescer<int> c(20, true);
   Recorded leader, follower;

@@ -90,16 +90,11 @@ std::uint16_t closed_port() {
 }  // namespace
 
 TEST_CASE("s3 store: object names and purge groups", "[origin][s3]") {
+  // The groups themselves: nic::source_group_of (tests/unit/cache_key.cpp).
   const std::string variant = "v1/ws1/abc/photo.png?fmt=png&w=320";
-  const std::string source = "v1/ws1/abc/source";
-  CHECK(s3_group_of(variant) == "v1/ws1/abc/");
-  CHECK(s3_group_of(source) == "v1/ws1/abc/");
-  CHECK(s3_group_of("v1/ws1/abc/") == "v1/ws1/abc/");
-  CHECK(s3_group_of("v1/ws1") == "");
-  CHECK(s3_group_of("v1/ws1/") == "");
   const std::string h = nic::cache_key_hash(variant);
   CHECK(s3_object_name(h) == h.substr(0, 2) + "/" + h.substr(2, 2) + "/" + h);
-  CHECK(s3_index_name("v1/ws1/abc/", h) == "index/" + nic::sha256_hex("v1/ws1/abc/") + "/" + h);
+  CHECK(s3_index_name("v1/*/abc/", h) == "index/" + nic::sha256_hex("v1/*/abc/") + "/" + h);
   CHECK(s3_uri_encode("index/a b") == "index%2Fa%20b");
 }
 
@@ -184,5 +179,5 @@ TEST_CASE("s3 store: an unreachable store starts degraded, reads miss, writes fa
   CHECK(w.error().message.find("S3 PUT") != std::string::npos);
   CHECK(s.stats().write_errors == 1);
   CHECK_FALSE(s.meta(hash).has_value());
-  CHECK(s.erase_prefix("v1/ws/id/") == 0);
+  CHECK(s.erase_group("v1/*/id/") == 0);
 }

@@ -41,8 +41,31 @@ TEST_CASE("canonical cache keys", "[cache_key]") {
     CHECK(r->key == "v1/0123456789abcdef0123456789abcdef/abcdef0123456789abcdef0123456789/My%20Photo.png?fmt=jpeg");
     CHECK_FALSE(r->vary_accept);
   }
-  SECTION("source key") {
-    CHECK(nic::source_key("ws", "id") == "v1/ws/id/source");
+  SECTION("source key and group: by the id alone, whatever the workspace") {
+    CHECK(nic::source_group("abc") == "v1/*/abc/");
+    CHECK(nic::source_key("abc") == "v1/*/abc/source");
+    const struct {
+      const char* key;
+      const char* group;
+    } rows[] = {
+        {"v1/ws1/abc/photo.png?fmt=png&w=320", "v1/*/abc/"},
+        {"v1/ws2/abc/other.png?fmt=original", "v1/*/abc/"},
+        {"v1/*/abc/source", "v1/*/abc/"},
+        {"v1/*/abc/", "v1/*/abc/"},
+        {"v1/ws1/abc/", "v1/*/abc/"},
+        {"v1/ws1/abd/x?fmt=png", "v1/*/abd/"},
+        {"v1/ws1", ""},
+        {"v1/ws1/", ""},
+        {"v1/ws1/abc", ""},
+        {"v1//abc/x", ""},
+        {"v1/ws1//x", ""},
+        {"v2/ws1/abc/x", ""},
+        {"", ""},
+    };
+    for (const auto& row : rows) {
+      INFO(row.key);
+      CHECK(nic::source_group_of(row.key) == row.group);
+    }
   }
 }
 

@@ -17,8 +17,17 @@ namespace nic {
 std::string cache_key(const ImagePath& image, const NormalizedParams& params, FormatChoice choice);
 std::string cache_key_hash(std::string_view key);  // lower-case hex SHA-256
 
-// The source (original bytes) of an image: v1/{workspace}/{id}/source.
-std::string source_key(std::string_view workspace, std::string_view id);
+// The source group of an id: its stored original and every variant made from
+// it, under any workspace. Notion ids (block and file UUIDs) are global, so a
+// source is keyed by the id alone: N workspace strings for one id cost one
+// Notion call and one download, and a purge reaches all of them.
+//   source_group("abc")    == "v1/*/abc/"   ('*' is never a workspace)
+//   source_key("abc")      == "v1/*/abc/source"
+//   source_group_of(k)     == the group of a variant key "v1/{ws}/{id}/..."
+//                             or of a source key; "" for anything else.
+std::string source_group(std::string_view id);
+std::string source_key(std::string_view id);
+std::string source_group_of(std::string_view key);
 
 // Everything a host needs to know about an /img request, computed once:
 // parse -> verify signature -> normalise -> negotiate -> key.

@@ -232,7 +232,7 @@ namespace {
 // Sets up and runs one transfer on `h`, whose URL is already set.
 Result<HttpResponse> perform(CURL* h, const TransferOptions& options) {
   HttpResponse response;
-  Sink sink{&response, options.max_bytes, &options.reserve};
+  Sink sink{&response, options.max_bytes, 0, &options.reserve};
   CurlSlist headers;
   for (const auto& hdr : options.headers) {
     curl_slist* next = curl_slist_append(headers.get(), hdr.c_str());

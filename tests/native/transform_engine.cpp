@@ -674,3 +674,30 @@ TEST_CASE("transform: quality changes the bytes the way it should", "[transform]
     }
   }
 }
+
+// libjpeg's scaled IDCT is a soft, aliasing downscale: it only takes part of
+// a reduction of 3x or more (Sharp's shrink-on-load rule), so a JPEG reduced
+// by less comes out exactly like the same pixels from a PNG (full decode, all
+// Lanczos), and one reduced by more does not (decoded at 1/2 scale).
+TEST_CASE("transform: JPEG DCT scaling only from a 3x reduction", "[transform]") {
+  const Bytes jpeg = fixture::encode_jpeg(fixture::photo(960, 600), {92});
+  const Pixels rgba = fixture::decode(jpeg);
+  Pixels rgb = fixture::blank(rgba.w, rgba.h, 3);
+  for (std::size_t i = 0; i < static_cast<std::size_t>(rgba.w) * rgba.h; ++i) std::memcpy(&rgb.p[i * 3], &rgba.p[i * 4], 3);
+  const Bytes png = fixture::encode_png(rgb);
+  for (const int w : {400, 300}) {  // 2.4x and 3.2x
+    SECTION("to " + std::to_string(w) + " wide") {
+      Request r;
+      r.w = w;
+      r.fmt = nic::RequestedFormat::Png;
+      auto from_jpeg = run(jpeg, r);
+      auto from_png = run(png, r);
+      REQUIRE(from_jpeg.ok());
+      REQUIRE(from_png.ok());
+      const Pixels a = fixture::decode(from_jpeg->bytes), b = fixture::decode(from_png->bytes);
+      REQUIRE(a.w == w);
+      REQUIRE(b.w == w);
+      CHECK((a.p == b.p) == (w == 400));
+    }
+  }
+}

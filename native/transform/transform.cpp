@@ -84,7 +84,7 @@ Rect to_stored(const Rect& r, int orientation, int stored_w, int stored_h) {
   return s;
 }
 
-// The JPEG DCT scale (of 8) for decoding: libjpeg's scaled IDCT is a cheap but
+// The scale (of 8) for decoding JPEG and WebP stills: libjpeg's scaled IDCT is a cheap but
 // soft-edged, aliasing downscale, so it only takes a share of the reduction
 // that leaves the Lanczos pass at least its own; a reduction under 3x is all
 // Lanczos (Sharp's shrink-on-load rule: 1/2 from 3x, 1/4 from 5x, 1/8 from 9x).
@@ -101,7 +101,7 @@ Status decode_into(const Header& h, Bytes data, const detail::DecodeHints& hints
   switch (h.format) {
     case ImageFormat::Jpeg: return detail::decode_jpeg(data, hints, sink);
     case ImageFormat::Png: return detail::decode_png(data, sink);
-    case ImageFormat::Webp: return detail::decode_webp(data, sink);
+    case ImageFormat::Webp: return detail::decode_webp(data, hints, sink);
     case ImageFormat::Avif: return detail::decode_avif(data, sink);
     case ImageFormat::Gif: return detail::decode_gif(data, sink);
     case ImageFormat::Svg: break;
@@ -265,7 +265,9 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
   plan.out_w = swap ? g.resize_h : g.resize_w;
   plan.out_h = swap ? g.resize_w : g.resize_h;
   detail::DecodeHints hints;
-  if (h.format == ImageFormat::Jpeg) hints.scale_num = jpeg_scale(crop, plan.out_w, plan.out_h);
+  if (h.format == ImageFormat::Jpeg || (h.format == ImageFormat::Webp && !h.animated)) {
+    hints.scale_num = jpeg_scale(crop, plan.out_w, plan.out_h);
+  }
 
   detail::Resampler resampler(plan);
   if (auto s = decode_into(h, source, hints, resampler); !s) return s.take_error();

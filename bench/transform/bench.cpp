@@ -7,7 +7,8 @@
 //                                           median CPU ms, best and median wall ms, bytes,
 //                                           peak RSS of this process, the first (cold) run's
 //                                           wall ms; with QS (q,q,...) also writes PREFIX.q<N>
-//                                           at each quality. NIC_AVIF_SPEED sets AVIF_SPEED.
+//                                           at each quality. NIC_AVIF_SPEED sets AVIF_SPEED,
+//                                           NIC_THREADS the encoder threads (default: idle cores).
 //   nic_bench score SOURCE OUT...           PSNR and SSIM of each OUT against a double-precision
 //                                           Lanczos3 downscale of SOURCE to OUT's size
 //   nic_bench zlib6 IN.png                  bytes of the same pixels as zlib level 6 with
@@ -192,6 +193,7 @@ int run(const std::string& in, const std::string& fmt, int width, int reps, cons
   double cold = 0;
   nic::TransformLimits limits;
   if (const char* speed = std::getenv("NIC_AVIF_SPEED")) limits.avif_speed = std::atoi(speed);  // AVIF_SPEED
+  if (const char* threads = std::getenv("NIC_THREADS")) limits.max_threads = std::atoi(threads);
   for (int i = 0; i <= reps; ++i) {  // the first run warms up (and is the cold request)
     const double c0 = cpu_ms();
     const auto t0 = std::chrono::steady_clock::now();

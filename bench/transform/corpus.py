@@ -13,8 +13,10 @@ Per image and format:
     same quality). PNG is lossless: plain bytes, also against zlib level 6.
 Then per format: the median and the worst (largest) ratio over the corpus.
 
-usage: corpus.py BENCH SHARP_DIR WORK OUT_MD [--only a,b] [--formats f,g] [--reps N]
-       corpus.py --table ROWS.jsonl OUT_MD     the table from the rows of an earlier (maybe cut short) run
+usage: corpus.py BENCH SHARP_DIR WORK OUT_MD [--only a,b] [--formats f,g] [--reps N] [--reuse-sharp] [--rows F]
+                 [--threads N]
+       corpus.py --table ROWS.jsonl... OUT_MD  the table from the rows of earlier (maybe cut short or
+                                               partial) runs; a later file's row replaces an earlier one
 Each finished (input, format) row is appended to WORK/corpus-rows.jsonl as it completes.
 """
 import argparse
@@ -117,10 +119,18 @@ def ssim_db(s):
 
 
 def main():
-    if len(sys.argv) == 4 and sys.argv[1] == '--table':
-        rows = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
-        meta = rows.pop(0)
-        return report(rows, meta, sys.argv[3])
+    if len(sys.argv) >= 4 and sys.argv[1] == '--table':
+        meta, by_key = None, {}
+        for path in sys.argv[2:-1]:
+            rows = [json.loads(l) for l in open(path) if l.strip()]
+            m = rows.pop(0)
+            if meta is None:
+                meta = m
+            else:  # the span of all the runs
+                meta['started'] = min(meta['started'], m['started'])
+            for r in rows:
+                by_key[(r['name'], r['fmt'])] = r
+        return report(list(by_key.values()), meta, sys.argv[-1])
     ap = argparse.ArgumentParser()
     ap.add_argument('bench')
     ap.add_argument('sharp_dir')
@@ -129,6 +139,11 @@ def main():
     ap.add_argument('--only', default='')
     ap.add_argument('--formats', default='webp,avif,jpeg,png')
     ap.add_argument('--reps', type=int, default=3)
+    ap.add_argument('--reuse-sharp', action='store_true',
+                    help="keep Sharp's per-quality outputs of an earlier run in WORK (not its times)")
+    ap.add_argument('--rows', default='corpus-rows.jsonl', help='the row log, in WORK')
+    ap.add_argument('--threads', type=int, default=1,
+                    help='our encoder threads (AVIF; Sharp runs with concurrency 1); 0 = idle cores')
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     sharp_js = os.path.join(here, 'sharp_bench.cjs')
@@ -147,8 +162,9 @@ def main():
         inputs = [p for p in inputs if any(k in os.path.basename(p) for k in keys)]
     formats = args.formats.split(',')
     env = dict(os.environ, UV_THREADPOOL_SIZE='1')
-    meta = {'load_start': open('/proc/loadavg').read().split()[:3], 'started': time.time(), 'reps': args.reps}
-    log_path = os.path.join(work, 'corpus-rows.jsonl')
+    meta = {'load_start': open('/proc/loadavg').read().split()[:3], 'started': time.time(), 'reps': args.reps,
+            'threads': args.threads}
+    log_path = os.path.join(work, args.rows)
     log = open(log_path, 'w')
     log.write(json.dumps(meta) + '\n')
     log.flush()
@@ -160,11 +176,16 @@ def main():
             out = os.path.join(work, 'corpus-out', f'{name}.{fmt}')
             qs = QUALITIES.get(fmt, [])
             qarg = [','.join(map(str, qs)), out + '.ours'] if qs else []
-            ours = fields(sh([args.bench, 'run', path, fmt, str(WIDTH), str(args.reps), out + '.ours.default'] + qarg))
+            ours = fields(sh([args.bench, 'run', path, fmt, str(WIDTH), str(args.reps), out + '.ours.default'] + qarg,
+                             env=dict(os.environ, NIC_THREADS=str(args.threads))))
             engines = [('sharp', fmt)] + ([('mozjpeg', 'mozjpeg')] if fmt == 'jpeg' else [])
             theirs = {}
             for label, sfmt in engines:
-                sarg = [','.join(map(str, qs)), f'{out}.{label}'] if qs else []
+                # Sharp's outputs at each quality do not change between runs of the same
+                # Sharp on the same input: with --reuse-sharp they are kept from an earlier
+                # run in this WORK dir (its time is always measured again).
+                have = qs and all(os.path.exists(f'{out}.{label}.q{q}') for q in qs)
+                sarg = [','.join(map(str, qs)), f'{out}.{label}'] if qs and not (args.reuse_sharp and have) else []
                 theirs[label] = fields(sh(['node', sharp_js, args.sharp_dir, path, sfmt, str(WIDTH), str(args.reps),
                                            f'{out}.{label}.default'] + sarg, env=env))
             row = {'name': name, 'ours_cpu': float(ours['cpu']), 'ours_wall': float(ours['median']),

@@ -267,6 +267,23 @@ constexpr jpeg_scan_info kGreyFlatScans[] = {
     {1, {0, 0, 0, 0}, 1, 63, 2, 1}, {1, {0, 0, 0, 0}, 1, 63, 1, 0},
 };
 
+// The luma quantisation table: N. Robidoux's (ImageMagick's
+// forum; one of mozjpeg's predefined tables, its default with trellis),
+// natural order, scaled by quality like libjpeg's own. Flatter than Annex K's
+// at high frequencies. Chosen on the corpus (issue 13, 9 inputs, BD-rate over
+// q 60/75/85/95): against Annex K luma it needs 7-10% fewer bytes at equal
+// RGB PSNR on photos (Aqua 0.994 -> 0.917 of Sharp's bytes, Garden 0.990 ->
+// 0.896) at about the same bytes at equal luma SSIM (median 0.99 -> 1.00).
+// Used for flat content too: the generated screenshot and diagram lost a
+// little at equal SSIM (0.992 -> 1.013, 0.835 -> 0.845 of Sharp's bytes) but
+// photos that look flat (Aqua) gained like the others. Chroma keeps Annex K's
+// table: Robidoux's there too cost 5-10% at equal SSIM.
+constexpr unsigned int kRobidouxLuma[64] = {
+    16, 16, 16, 18, 25, 37, 56, 85,   16, 17, 20, 27, 34, 40, 53, 75,   16, 20, 24, 31, 43, 62, 91, 135,
+    18, 27, 31, 40, 53, 74, 106, 156, 25, 34, 43, 53, 69, 94, 131, 189, 37, 40, 62, 74, 94, 124, 169, 238,
+    56, 53, 91, 106, 131, 169, 226, 311, 85, 75, 135, 156, 189, 238, 311, 418,
+};
+
 Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality, bool flat) {
   CompressorPtr c(new Compressor);
   // Grey stays grey: one component instead of three with flat chroma
@@ -288,6 +305,7 @@ Result<std::vector<std::uint8_t>> encode_jpeg(const Image& image, int quality, b
   cinfo.in_color_space = grey ? JCS_GRAYSCALE : JCS_EXT_RGBX;  // alpha, if any, was flattened by the caller
   jpeg_set_defaults(&cinfo);  // YCbCr with 2x2 chroma: 4:2:0 (or grey)
   jpeg_set_quality(&cinfo, quality, TRUE);
+  jpeg_add_quant_table(&cinfo, 0, kRobidouxLuma, jpeg_quality_scaling(quality), TRUE);
   cinfo.optimize_coding = TRUE;
   // libjpeg reads the script during compression and never writes to it.
   if (grey) {

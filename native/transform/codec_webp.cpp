@@ -78,7 +78,7 @@ Result<Header> probe_webp(Bytes data) {
   return h;
 }
 
-Status decode_webp(Bytes data, RowSink& sink) {
+Status decode_webp(Bytes data, const DecodeHints& hints, RowSink& sink) {
   WebPBitstreamFeatures f;
   if (WebPGetFeatures(data.data(), data.size(), &f) != VP8_STATUS_OK) {
     return corrupt("WebP: unreadable header");
@@ -113,14 +113,33 @@ Status decode_webp(Bytes data, RowSink& sink) {
     return Ok{};
   }
 
-  std::vector<std::uint8_t> pixels(*bytes);
-  if (WebPDecodeRGBAInto(data.data(), data.size(), pixels.data(), pixels.size(),
-                         static_cast<int>(stride)) == nullptr) {
-    return corrupt("WebP: unreadable image data");
+  // Scaled on load like a JPEG's DCT scaling (same sizes, rounded up):
+  // libwebp's rescaler averages areas while it decodes, so a 4096x4096
+  // source going to 800 wide is never held at full size.
+  const int scale = hints.scale_num < 1 || hints.scale_num > 8 ? 8 : hints.scale_num;
+  const int w = static_cast<int>((static_cast<std::int64_t>(f.width) * scale + 7) / 8);
+  const int h = static_cast<int>((static_cast<std::int64_t>(f.height) * scale + 7) / 8);
+  const std::size_t out_stride = static_cast<std::size_t>(w) * 4;
+  std::vector<std::uint8_t> pixels(out_stride * static_cast<std::size_t>(h));
+  WebPDecoderConfig config;
+  if (!WebPInitDecoderConfig(&config)) return make_error(ErrorCode::Internal, "WebP: version mismatch");
+  config.options.use_threads = 0;
+  if (scale != 8) {
+    config.options.use_scaling = 1;
+    config.options.scaled_width = w;
+    config.options.scaled_height = h;
   }
-  if (auto s = sink.begin(f.width, f.height, f.has_alpha != 0); !s) return s;
-  for (int y = 0; y < f.height; ++y) {
-    if (!sink.row(pixels.data() + stride * static_cast<std::size_t>(y))) break;
+  config.output.colorspace = MODE_RGBA;
+  config.output.is_external_memory = 1;
+  config.output.u.RGBA.rgba = pixels.data();
+  config.output.u.RGBA.stride = static_cast<int>(out_stride);
+  config.output.u.RGBA.size = pixels.size();
+  const VP8StatusCode rc = WebPDecode(data.data(), data.size(), &config);
+  WebPFreeDecBuffer(&config.output);  // external memory: frees nothing of ours
+  if (rc != VP8_STATUS_OK) return corrupt("WebP: unreadable image data");
+  if (auto s = sink.begin(w, h, f.has_alpha != 0); !s) return s;
+  for (int y = 0; y < h; ++y) {
+    if (!sink.row(pixels.data() + out_stride * static_cast<std::size_t>(y))) break;
   }
   return Ok{};
 }

@@ -63,7 +63,7 @@ class RowSink {
 
 // Decoding hints: a JPEG may decode at scale_num/8 (libjpeg-turbo DCT scaling).
 struct DecodeHints {
-  int scale_num = 8;  // 1..8, of 8
+  int scale_num = 8;  // 1..8, of 8 (JPEG: DCT scaling; WebP: libwebp's rescaler)
 };
 
 using Bytes = std::span<const std::uint8_t>;
@@ -73,7 +73,7 @@ Status decode_jpeg(Bytes data, const DecodeHints& hints, RowSink& sink);
 Result<Header> probe_png(Bytes data);
 Status decode_png(Bytes data, RowSink& sink);
 Result<Header> probe_webp(Bytes data);
-Status decode_webp(Bytes data, RowSink& sink);
+Status decode_webp(Bytes data, const DecodeHints& hints, RowSink& sink);  // scale_num as for JPEG (stills)
 Result<Header> probe_avif(Bytes data);
 Status decode_avif(Bytes data, RowSink& sink);
 Result<Header> probe_gif(Bytes data);

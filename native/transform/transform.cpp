@@ -84,12 +84,15 @@ Rect to_stored(const Rect& r, int orientation, int stored_w, int stored_h) {
   return s;
 }
 
-// The JPEG DCT scale (of 8) that still leaves at least the output size.
+// The scale (of 8) for decoding JPEG and WebP stills: libjpeg's scaled IDCT is a cheap but
+// soft-edged, aliasing downscale, so it only takes a share of the reduction
+// that leaves the Lanczos pass at least its own; a reduction under 3x is all
+// Lanczos (Sharp's shrink-on-load rule: 1/2 from 3x, 1/4 from 5x, 1/8 from 9x).
 int jpeg_scale(const Rect& crop, int out_w, int out_h) {
-  for (int m : {1, 2, 4}) {
-    if (static_cast<double>(crop.w) * m / 8 >= out_w && static_cast<double>(crop.h) * m / 8 >= out_h) {
-      return m;
-    }
+  const double shrink = std::min(static_cast<double>(crop.w) / std::max(out_w, 1),
+                                 static_cast<double>(crop.h) / std::max(out_h, 1));
+  for (int d : {8, 4, 2}) {
+    if (shrink >= d && static_cast<int>(shrink) != d) return 8 / d;
   }
   return 8;
 }
@@ -98,7 +101,7 @@ Status decode_into(const Header& h, Bytes data, const detail::DecodeHints& hints
   switch (h.format) {
     case ImageFormat::Jpeg: return detail::decode_jpeg(data, hints, sink);
     case ImageFormat::Png: return detail::decode_png(data, sink);
-    case ImageFormat::Webp: return detail::decode_webp(data, sink);
+    case ImageFormat::Webp: return detail::decode_webp(data, hints, sink);
     case ImageFormat::Avif: return detail::decode_avif(data, sink);
     case ImageFormat::Gif: return detail::decode_gif(data, sink);
     case ImageFormat::Svg: break;
@@ -262,7 +265,9 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
   plan.out_w = swap ? g.resize_h : g.resize_w;
   plan.out_h = swap ? g.resize_w : g.resize_h;
   detail::DecodeHints hints;
-  if (h.format == ImageFormat::Jpeg) hints.scale_num = jpeg_scale(crop, plan.out_w, plan.out_h);
+  if (h.format == ImageFormat::Jpeg || (h.format == ImageFormat::Webp && !h.animated)) {
+    hints.scale_num = jpeg_scale(crop, plan.out_w, plan.out_h);
+  }
 
   detail::Resampler resampler(plan);
   if (auto s = decode_into(h, source, hints, resampler); !s) return s.take_error();
@@ -303,7 +308,7 @@ Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
     case ImageFormat::Avif: {
       detail::AvifOptions options;
       options.speed = limits.avif_speed;
-      options.threads = idle_threads();
+      options.threads = limits.max_threads > 0 ? std::min(limits.max_threads, idle_threads()) : idle_threads();
       encoded = detail::encode_avif(img, params.q.value_or(kDefaultAvifQuality), options);
       break;
     }

@@ -20,6 +20,10 @@ struct TransformLimits {
   // configuration (nic-origin: AVIF_SPEED): aom's speed 0..10, higher is
   // faster and larger (bench/README.md has the byte cost of speed 8).
   int avif_speed = 5;
+  // Encoder threads (AVIF): 0 = the cores not busy with other transforms of
+  // this process (a lone cold request gets them all); n > 0 = at most n. The
+  // benchmark sets 1 to compare single-threaded CPU cost.
+  int max_threads = 0;
 };
 
 // What the header says, without decoding pixels.

@@ -674,3 +674,37 @@ TEST_CASE("transform: quality changes the bytes the way it should", "[transform]
     }
   }
 }
+
+// Scaling on load (libjpeg's scaled IDCT, libwebp's rescaler) is cheap but
+// softer or aliased: it only takes part of a reduction of 3x or more (Sharp's
+// shrink-on-load rule), so a JPEG or WebP reduced by less comes out exactly
+// like the same pixels from a PNG (full decode, all Lanczos), and one reduced
+// by more does not (decoded at 1/2 scale).
+TEST_CASE("transform: JPEG and WebP scale on load only from a 3x reduction", "[transform]") {
+  const Pixels photo = fixture::photo(960, 600);
+  for (const bool webp : {false, true}) {
+    const Bytes source = webp ? fixture::encode_webp_rgba(fixture::to_rgba(photo)) : fixture::encode_jpeg(photo, {92});
+    const Pixels rgba = fixture::decode(source);
+    REQUIRE(rgba.w == 960);
+    Pixels rgb = fixture::blank(rgba.w, rgba.h, 3);
+    for (std::size_t i = 0; i < static_cast<std::size_t>(rgba.w) * rgba.h; ++i) std::memcpy(&rgb.p[i * 3], &rgba.p[i * 4], 3);
+    const Bytes png = fixture::encode_png(rgb);
+    for (const int w : {400, 300}) {  // 2.4x and 3.2x
+      SECTION(std::string(webp ? "WebP" : "JPEG") + " to " + std::to_string(w) + " wide") {
+        Request r;
+        r.w = w;
+        r.fmt = nic::RequestedFormat::Png;
+        auto from_source = run(source, r);
+        auto from_png = run(png, r);
+        REQUIRE(from_source.ok());
+        REQUIRE(from_png.ok());
+        const Pixels a = fixture::decode(from_source->bytes), b = fixture::decode(from_png->bytes);
+        REQUIRE(a.w == w);
+        REQUIRE(b.w == w);
+        CHECK((a.p == b.p) == (w == 400));
+        // Scaled on load or not, the result stays close to the exact downscale.
+        CHECK(fixture::psnr(a, fixture::lanczos_reference(rgba, 0, 0, rgba.w, rgba.h, a.w, a.h)) > 35);
+      }
+    }
+  }
+}

@@ -323,3 +323,19 @@ TEST_CASE("png fast path: broken files are CORRUPT_IMAGE", "[transform][png][hos
     CHECK(refused(b));
   }
 }
+
+// Past 4 MB of inflated data the buffer comes from huge-page-aligned memory
+// (BigBuffer): the same pixels as libspng there too.
+TEST_CASE("png fast path: a big image (huge-page buffer) decodes exactly", "[transform][png]") {
+  Spec s = make_spec(6, 1100, 1000);  // (1100 * 4 + 1) * 1000 bytes inflated: > 4 MB
+  s.filter = -1;
+  const Bytes png = build_png(s);
+  const Bytes want = spng_rgba(png);
+  REQUIRE(want.size() == std::size_t{1100} * 1000 * 4);
+  Capture got;
+  auto r = fast(png, got);
+  REQUIRE(r.ok());
+  REQUIRE(*r == FastPng::Decoded);
+  CHECK(got.w == 1100);
+  CHECK(got.pixels == want);
+}

@@ -102,6 +102,14 @@ TEST_CASE("png write: every layout decodes to the same pixels", "[png]") {
   cases.push_back({"4 colours + alpha -> 2-bit palette, tRNS", with_colours(67, 31, 4, true), 3, 2});
   cases.push_back({"13 colours -> 4-bit palette", with_colours(67, 31, 13, false), 3, 4});
   cases.push_back({"200 colours + alpha -> 8-bit palette", with_colours(67, 31, 200, true), 3, 8});
+  // Tall enough (>= 64 rows) for flat content's sample of rows (encode_png),
+  // widths that leave a tail after the 16-byte filter steps.
+  cases.push_back({"200 colours + alpha, 150 rows -> 8-bit palette", with_colours(67, 150, 200, true), 3, 8});
+  Pixels shaded = fixture::to_rgba(fixture::screenshot(173, 150));  // a gradient over the left half: > 256 colours
+  for (int y = 0; y < shaded.h; ++y) {
+    for (int x = 0; x < shaded.w / 2; ++x) shaded.at(x, y)[0] = static_cast<std::uint8_t>(shaded.at(x, y)[0] ^ ((x + y) & 63));
+  }
+  cases.push_back({"shaded screenshot, 150 rows -> RGB", shaded, 2, 8});
   cases.push_back({"photo -> RGB", fixture::to_rgba(fixture::photo(120, 80)), 2, 8});
   Pixels rgba = fixture::to_rgba(fixture::photo(120, 80));
   for (std::size_t i = 3; i < rgba.p.size(); i += 4) rgba.p[i] = static_cast<std::uint8_t>(i * 7);

@@ -13,6 +13,7 @@
 
 #include "api_routes.h"
 #include "config.h"
+#include "fleet.h"
 #include "generations.h"
 #include "memory_cache.h"
 #include "metrics.h"
@@ -51,6 +52,7 @@ class Origin {
   ImagePipeline& pipeline() { return *pipeline_; }
   Sources& sources() { return *sources_; }
   WriteBehind& writes() { return *writes_; }
+  Fleet* fleet() { return fleet_.get(); }
   Store& store() { return *store_; }
 
  private:
@@ -82,6 +84,7 @@ class Origin {
   std::unique_ptr<WorkPool> fetch_pool_;
   std::unique_ptr<WorkPool> transform_pool_;
   std::unique_ptr<WriteBehind> writes_;
+  std::unique_ptr<Fleet> fleet_;  // REDIS_URL; null without it
   std::unique_ptr<ImagePipeline> pipeline_;
   std::unique_ptr<Sources> sources_;  // after pipeline_: destroyed first (its timer may call into the pipeline)
   std::unique_ptr<ApiRoutes> api_;

@@ -21,6 +21,7 @@
 
 #include "coalescer.h"
 #include "config.h"
+#include "fleet.h"
 #include "generations.h"
 #include "metrics.h"
 #include "notion_client.h"
@@ -70,6 +71,9 @@ class Sources final : public SourceProvider {
            OfferedUrl offered) override;
   void maybe_revalidate(const std::string& workspace, const std::string& id) override;
 
+  // REDIS_URL: a source flight's leader asks the fleet first (fleet.h); null: per process.
+  void set_fleet(Fleet* fleet) { fleet_ = fleet; }
+
   // Signed URLs learnt from Notion, and proxy URLs that proved to be images.
   UrlRegistry& urls() { return urls_; }
   std::size_t inflight() const { return flights_.inflight(); }
@@ -98,6 +102,7 @@ class Sources final : public SourceProvider {
   WriteBehind& writes_;
   WorkPool& fetch_pool_;
   Purge purge_;
+  Fleet* fleet_ = nullptr;
   UrlRegistry urls_;
   NotionClient notion_;
   Coalescer<Source> flights_;

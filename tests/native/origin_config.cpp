@@ -82,7 +82,8 @@ TEST_CASE("origin config: a bad setting names its variable", "[origin][config]")
       {"NOTION_API_BASE", "notaurl"}, {"NOTION_RPS", "0"},
       {"WORKER_THREADS", "0"},    {"NIC_COALESCING", "sometimes"},
       {"FOLLOWER_TIMEOUT_MS", "x"}, {"TRANSFORM_QUEUE", "-1"},
-      {"AVIF_SPEED", "11"},
+      {"AVIF_SPEED", "11"},       {"REDIS_URL", "http://127.0.0.1:6379"},
+      {"REDIS_URL", "redis://127.0.0.1:99999"}, {"REDIS_URL", "redis://127.0.0.1:6379/x"},
   };
   for (const auto& [name, value] : bad) {
     INFO(name << "=" << value);

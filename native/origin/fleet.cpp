@@ -56,7 +56,8 @@ Result<std::unique_ptr<Fleet>> Fleet::create(const Config& config, WriteBehind& 
 }
 
 Fleet::Fleet(FleetSettings settings, WriteBehind& writes, int threads)
-    : leases_(std::move(settings)),
+    : leases_(settings),
+      limits_(settings.redis, settings.prefix),
       writes_(writes),
       pool_(std::make_unique<WorkPool>("fleet", threads, static_cast<std::size_t>(threads))) {}
 
@@ -123,9 +124,12 @@ std::string Fleet::prometheus() const {
   line("nic_fleet_leases_lost_total", "", f.lease_lost);
   family("nic_fleet_redis_errors_total", "counter",
          "Redis commands that failed: failed (timeout, refused, protocol) or breaker (refused at once while "
-         "backing off after a failure).");
+         "backing off after a failure) for leases; limits: Notion slots and rate-limit syncs.");
   line("nic_fleet_redis_errors_total", "kind=\"failed\"", r.failures);
   line("nic_fleet_redis_errors_total", "kind=\"breaker\"", r.fast_failures);
+  line("nic_fleet_redis_errors_total", "kind=\"limits\"", limits_.errors());
+  family("nic_fleet_rate_unsent", "gauge", "Clients whose latest hits are not counted in Redis yet.");
+  line("nic_fleet_rate_unsent", "", limits_.unsent());
   family("nic_fleet_subscribed", "gauge", "1 while the wake-up subscription is live.");
   line("nic_fleet_subscribed", "", leases_.subscribed() ? 1 : 0);
   return out;

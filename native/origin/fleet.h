@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "fleet_lease.h"
+#include "fleet_limits.h"
 #include "work_pool.h"
 #include "write_behind.h"
 
@@ -60,10 +61,12 @@ class Fleet {
   std::string prometheus() const;
   FleetStats stats() const { return leases_.stats(); }
   FleetLeases& leases() { return leases_; }
+  FleetLimits& limits() { return limits_; }
   void stop();
 
  private:
   FleetLeases leases_;
+  FleetLimits limits_;
   WriteBehind& writes_;
   std::atomic<std::uint64_t> pool_full_{0};  // start() refused: fallbacks not seen by leases_
   std::unique_ptr<WorkPool> pool_;           // last: joined first

@@ -83,7 +83,17 @@ Result<std::unique_ptr<Origin>> Origin::create(Config config) {
                                                  *o->transform_pool_);
   o->sources_->set_fleet(o->fleet_.get());
   o->pipeline_->set_fleet(o->fleet_.get());
-  if (o->fleet_) log(LogLevel::Info, "fleet: coalescing and limits through Redis (REDIS_URL)");
+  if (o->fleet_) {
+    auto& limits = o->fleet_->limits();
+    limits.track(o->global_limit_, "all");
+    limits.track(o->image_limit_, "image");
+    limits.track(o->image_miss_limit_, "image_miss");
+    limits.track(o->proxy_limit_, "proxy");
+    limits.track(o->purge_limit_, "purge");
+    limits.track(o->proxy_quota_, "proxy_day");
+    limits.start();
+    log(LogLevel::Info, "fleet: coalescing and limits through Redis (REDIS_URL)");
+  }
   o->api_ = std::make_unique<ApiRoutes>(ApiRoutes::Parts{c, o->metrics_, o->memory_, *o->store_, *o->sources_,
                                                          *o->pipeline_, *o->storage_pool_, *o->fetch_pool_,
                                                          *o->transform_pool_, *o->writes_, o->started_unix_,

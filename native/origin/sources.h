@@ -72,7 +72,10 @@ class Sources final : public SourceProvider {
   void maybe_revalidate(const std::string& workspace, const std::string& id) override;
 
   // REDIS_URL: a source flight's leader asks the fleet first (fleet.h); null: per process.
-  void set_fleet(Fleet* fleet) { fleet_ = fleet; }
+  void set_fleet(Fleet* fleet) {
+    fleet_ = fleet;
+    notion_.set_fleet(fleet ? &fleet->limits() : nullptr);  // the token's budget too
+  }
 
   // Signed URLs learnt from Notion, and proxy URLs that proved to be images.
   UrlRegistry& urls() { return urls_; }

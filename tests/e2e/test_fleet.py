@@ -67,7 +67,7 @@ class Fleet(unittest.TestCase):
         self.redis.stop()
         self.assertEqual(GATE.rejected, [], "every request the origins sent was correctly signed")
 
-    def fleet(self, redis=True, n=3):
+    def fleet(self, redis=True, n=3, **extra):
         env = {
             "STORAGE_BACKEND": "s3",
             "S3_BUCKET": s3.BUCKET,
@@ -78,6 +78,7 @@ class Fleet(unittest.TestCase):
         }
         if redis:
             env["REDIS_URL"] = self.redis.url
+        env.update(extra)
         origins = [h.Origin(FAKES, **env) for _ in range(n)]
         self.origins.extend(origins)
         if redis:
@@ -123,8 +124,8 @@ class Fleet(unittest.TestCase):
         self.assertEqual(tiers.count("ORIGIN"), 1)
         self.assertEqual(tiers.count("STORAGE"), 2, "each follower instance's leader read it from S3")
         self.assertEqual(tiers.count("COALESCED"), HERD - 3)
-        # Lease keys are released: nothing left in Redis.
-        self.assertEqual(self.redis.command("DBSIZE"), ":0")
+        # Every lease was released: no lease key left in Redis.
+        self.assertEqual(self.redis.command("KEYS", "nic:lease:*"), "*0")
 
     def test_other_widths_on_other_instances_share_one_download(self):
         ws, block, _, name = FAKES.image(h.png(800, 600))
@@ -159,6 +160,56 @@ class Fleet(unittest.TestCase):
         for o in origins:
             self.assertEqual(total([o], "nic_transforms_total"), 1)
             self.assertEqual(total([o], "nic_upstream_fetches_total"), 1)
+
+    def test_rate_limit_per_client_is_the_fleets(self):
+        # RATE_LIMIT_PER_MINUTE=10 for one client whose requests go round-robin
+        # over three instances. Each instance sends its hits to Redis as they
+        # come (nic_fleet_rate_unsent goes back to 0); it judges a hit on the
+        # total its last send returned, so it may not have seen the other two
+        # instances' latest hits: the fleet admits 10 to 12, not 30.
+        ws, block, _, name = FAKES.image(h.png(200, 100))
+        for redis, expected in ((True, range(10, 13)), (False, range(30, 31))):
+            with self.subTest(redis=redis):
+                if not redis:
+                    for o in self.origins:
+                        o.stop()
+                    self.origins = []
+                origins = self.fleet(redis=redis, RATE_LIMIT_PER_MINUTE=10)
+                statuses = []
+                for i in range(30):
+                    o = origins[i % 3]
+                    statuses.append(o.get(f"/img/{ws}/{block}/{name}?w=64").status)
+                    if redis:
+                        self.assertTrue(h.wait_until(lambda: o.metrics(settled=False)["nic_fleet_rate_unsent"] == 0))
+                admitted = statuses.count(200)
+                self.assertEqual(statuses.count(429), 30 - admitted)
+                self.assertIn(admitted, expected)
+
+    def test_notion_budget_is_per_token_across_the_fleet(self):
+        # NOTION_RPS=0.2: one Notion call every 5 s for the token, fleet-wide.
+        # Three new images at once, one per instance, each flight with 7.75 s
+        # (FOLLOWER_TIMEOUT_MS - 250 ms): slots at 0 and 5 s fit, the third's
+        # (10 s) does not: 503 OVERLOADED at once. Without Redis each instance
+        # has its own budget: three calls, three 200s.
+        for redis, calls, ok in ((True, 2, 2), (False, 3, 3)):
+            with self.subTest(redis=redis):
+                for o in self.origins:
+                    o.stop()
+                self.origins = []
+                self.redis.restart()  # the token's slot starts afresh
+                FAKES.reset()
+                images = [FAKES.image(h.png(120, 80, seed=i)) for i in range(3)]
+                origins = self.fleet(redis=redis, NOTION_RPS="0.2", FOLLOWER_TIMEOUT_MS=8000,
+                                     UPSTREAM_TIMEOUT_MS=5000)
+                replies = h.concurrently(lambda i: origins[i].get("/img/{}/{}/{}?w=64".format(*images[i][:2],
+                                                                                            images[i][3])),
+                                         [(i,) for i in range(3)])
+                statuses = sorted(r.status for r in replies)
+                self.assertEqual(statuses, sorted([200] * ok + [503] * (3 - ok)))
+                self.assertEqual(FAKES.counters()["notion_calls"], calls)
+                for r in replies:
+                    if r.status == 503:
+                        self.assertEqual(r.json()["error"]["code"], "OVERLOADED")
 
     def test_redis_killed_in_the_middle_of_a_herd(self):
         ws, block, _, name = FAKES.image(h.png(800, 600))

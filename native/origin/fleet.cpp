@@ -61,9 +61,7 @@ Fleet::Fleet(FleetSettings settings, WriteBehind& writes, int threads)
       writes_(writes),
       pool_(std::make_unique<WorkPool>("fleet", threads, static_cast<std::size_t>(threads))) {}
 
-Fleet::~Fleet() {
-  stop();
-}
+Fleet::~Fleet() { stop(); }
 
 void Fleet::stop() {
   if (pool_) pool_->stop();
@@ -111,8 +109,7 @@ std::string Fleet::prometheus() const {
       "nic_fleet_leases_total", "counter",
       "Fleet leases (REDIS_URL) by outcome: led (took a free lease and made the result), takeover (took an "
       "expired lease), followed (another instance made it), fallback (Redis slow or down, or waited too "
-      "long: "
-      "made here without a lease).");
+      "long: made here without a lease).");
   line("nic_fleet_leases_total", "outcome=\"led\"", f.led - std::min(f.led, f.takeovers));
   line("nic_fleet_leases_total", "outcome=\"takeover\"", f.takeovers);
   line("nic_fleet_leases_total", "outcome=\"followed\"", f.followed);

@@ -65,7 +65,7 @@ std::uint64_t FleetLimits::errors() const {
 std::size_t FleetLimits::unsent() const {
   std::size_t n = 0;
   for (const auto& [limiter, name] : limiters_) n += limiter->unsent();
-  return n;
+  return n + sending_.load();
 }
 
 Result<std::optional<FleetLimits::Slot>> FleetLimits::notion_slot(const std::string& token,
@@ -118,6 +118,12 @@ void FleetLimits::sync_now() {
 void FleetLimits::sync(RateLimiter& limiter, const std::string& name) {
   std::lock_guard one(sync_mu_);
   const auto deltas = limiter.take_deltas(unix_seconds());
+  sending_ += deltas.size();
+  struct Sent {
+    std::atomic<std::size_t>& sending;
+    std::size_t n;
+    ~Sent() { sending -= n; }  // after the totals are applied (or the hits put back)
+  } sent_guard{sending_, deltas.size()};
   std::vector<std::int64_t> totals;
   totals.reserve(deltas.size());
   const std::string expiry = std::to_string((limiter.window_seconds() + 60) * 1000);

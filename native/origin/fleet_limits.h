@@ -17,6 +17,7 @@
 // nic_fleet_redis_errors_total{kind="limits"}; never a failed request.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -55,7 +56,7 @@ class FleetLimits {
   // Sends what is unsent now (tests; the thread does it on its own).
   void sync_now();
   std::uint64_t errors() const;
-  // Clients with hits not sent yet, over every tracked limiter.
+  // Clients with hits not sent yet or on their way, over every tracked limiter.
   std::size_t unsent() const;
   RedisClient& redis() { return client_; }
 
@@ -72,6 +73,7 @@ class FleetLimits {
   bool pending_ = false;
   bool stopping_ = false;
   std::uint64_t errors_ = 0;
+  std::atomic<std::size_t> sending_{0};  // hits taken for a send whose totals are not applied yet
   std::thread thread_;
 };
 

@@ -76,6 +76,7 @@ class Origin {
   std::unique_ptr<Store> store_;  // fs (DiskStore) or s3|r2 (S3Store)
   RateLimiter global_limit_, image_limit_, proxy_limit_, purge_limit_, proxy_quota_;
   RateLimiter image_miss_limit_;  // RATE_LIMIT_IMAGE_MISS: requests that start work
+  // (the limiters outlive fleet_, below: its sync thread reads them)
   std::int64_t started_unix_ = 0;
   std::string image_cache_control_;
   RequestMemo prepared_{4096};

@@ -375,8 +375,8 @@ TEST_CASE("fleet limits: per-client counts are the fleet's", "[origin][fleet]") 
     return;
   }
   RedisServer server;
-  FleetLimits fa(server.settings()), fb(server.settings());
   RateLimiter la(10, 60), lb(10, 60);
+  FleetLimits fa(server.settings()), fb(server.settings());
   fa.track(la, "t");
   fb.track(lb, "t");
   const std::int64_t now = 1700000000;  // a fixed window, the same for both
@@ -419,8 +419,8 @@ TEST_CASE("fleet limits: the sync thread sends hits and notices Redis down", "[o
     return;
   }
   RedisServer server;
+  RateLimiter l(1000, 60);  // before the FleetLimits: outlives its sync thread
   FleetLimits f(server.settings());
-  RateLimiter l(1000, 60);
   f.track(l, "sync");
   f.start();
   for (int i = 0; i < 200 && !l.fleet_up(); ++i) std::this_thread::sleep_for(10ms);

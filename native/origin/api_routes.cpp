@@ -175,7 +175,7 @@ Response ApiRoutes::metrics() {
   g.write_behind_pending = p_.writes.pending();
   Response r;
   r.headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}, {"Cache-Control", "no-store"}};
-  r.body = bytes_of(p_.metrics.prometheus(g));
+  r.body = bytes_of(p_.metrics.prometheus(g) + (p_.fleet ? p_.fleet->prometheus() : std::string()));
   return r;
 }
 

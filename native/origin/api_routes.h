@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config.h"
+#include "fleet.h"
 #include "memory_cache.h"
 #include "metrics.h"
 #include "nic/cache_key.h"
@@ -40,6 +41,7 @@ class ApiRoutes {
     WorkPool& transform_pool;
     WriteBehind& writes;
     std::int64_t started_unix = 0;
+    const Fleet* fleet = nullptr;  // REDIS_URL
   };
   explicit ApiRoutes(Parts parts) : p_(parts) {}
 

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "nic/route.h"
+#include "redis_client.h"
 #include "nic/url.h"
 
 namespace nic::origin {
@@ -261,6 +262,9 @@ Result<Config> load_config(const EnvGetter& env) {
   r.integer("TRANSFORM_NICE", c.transform_nice, 0, 19);
   if (r.error) return *r.error;
   if (auto s = load_hardening_settings(c, r); !s) return s.take_error();
+  if (!c.redis_url.empty()) {
+    if (auto redis = parse_redis_url(c.redis_url); !redis) return redis.take_error();  // names REDIS_URL
+  }
   if (c.revalidate_backoff_max_ms < c.revalidate_backoff_ms) {
     return bad("REVALIDATE_BACKOFF_MAX_MS", "must be at least REVALIDATE_BACKOFF_MS (" +
                                                 std::to_string(c.revalidate_backoff_ms) + ")");

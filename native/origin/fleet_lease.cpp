@@ -30,7 +30,8 @@ FleetLeases::FleetLeases(FleetSettings settings)
     : settings_(std::move(settings)), client_(settings_.redis), node_(node_id()) {
   renewer_ = std::thread([this] { renew_loop(); });
   subscriber_ = std::make_unique<RedisSubscriber>(settings_.redis, channel(),
-                                                  [this](const std::string& key) { on_message(key); });
+                                                  [this](const std::string& key) { on_message(key); },
+                                                  [this] { on_subscription_lost(); });
 }
 
 FleetLeases::~FleetLeases() {
@@ -85,6 +86,16 @@ void FleetLeases::on_message(const std::string& key) {
     if (it == waiters_.end()) return;
     ++it->second.generation;
     if (it->second.sleeping > 0) ++stats_.wakeups;
+  }
+  cv_.notify_all();
+}
+
+// No wake-up can come while unsubscribed: every follower looks again now
+// (the store, then Redis: down means a fallback at once, not a wait for PTTL).
+void FleetLeases::on_subscription_lost() {
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [key, w] : waiters_) ++w.generation;
   }
   cv_.notify_all();
 }

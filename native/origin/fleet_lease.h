@@ -79,6 +79,7 @@ class FleetLeases {
     return subscriber_ && subscriber_->wait_subscribed(timeout);
   }
   RedisClient& redis() { return client_; }
+  RedisStats redis_stats() const { return client_.stats(); }
   std::string lease_key(const std::string& key) const { return settings_.prefix + "lease:" + key; }
   std::string channel() const { return settings_.prefix + "fleet:done"; }
 
@@ -92,6 +93,7 @@ class FleetLeases {
   Acquire try_acquire(const std::string& lkey, const std::string& token, std::int64_t* pttl);
   void release(const std::string& lkey, const std::string& token);
   void on_message(const std::string& key);
+  void on_subscription_lost();
   void renew_loop();
   void count(std::uint64_t FleetStats::*field);
 

@@ -186,7 +186,19 @@ Result<BlockFile> NotionClient::lookup_block(std::string_view workspace, std::st
   for (int attempt = 0;; ++attempt) {
     const std::int64_t now = steady_ms();
     // Leave the call itself some time: a slot at the very deadline is no use.
-    const auto slot = spacer_.reserve(token, now, call.deadline_ms - 100);
+    std::optional<std::int64_t> slot;
+    bool fleet_refused = false;
+    if (fleet_) {
+      // The fleet's slot; NOTION_QUEUE bounds the wait as the local queue would.
+      const double interval = 1000.0 / config_.notion_rps;
+      const auto most = std::min<std::int64_t>(call.deadline_ms - 100 - now,
+                                               static_cast<std::int64_t>(interval * config_.notion_queue));
+      if (auto f = fleet_->notion_slot(token, interval, most); f) {
+        if (*f) slot = now + (*f)->wait_ms;
+        fleet_refused = !*f;
+      }
+    }
+    if (!slot && !fleet_refused) slot = spacer_.reserve(token, now, call.deadline_ms - 100);
     if (!slot) {
       metrics_.notion_call("refused");
       const std::int64_t wait = spacer_.wait_ms(token, now);
@@ -226,6 +238,7 @@ Result<BlockFile> NotionClient::lookup_block(std::string_view workspace, std::st
         }
         wait_ms = std::min(wait_ms, kMaxRetryAfterMs);
         spacer_.penalize(token, steady_ms() + wait_ms);
+        if (fleet_) fleet_->notion_penalize(token, wait_ms);
         continue;  // the next reserve() fails fast if the wait passes the deadline
       }
       default:

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "config.h"
+#include "fleet_limits.h"
 #include "metrics.h"
 #include "nic/error.h"
 
@@ -78,6 +79,10 @@ class NotionClient {
   // exhausted), UPSTREAM_TIMEOUT, OVERLOADED (queue full / wait past the deadline).
   Result<BlockFile> lookup_block(std::string_view workspace, std::string_view block_id, const CallOptions& options);
 
+  // REDIS_URL: the token's budget is the fleet's (fleet_limits.h); null or
+  // Redis down: this process spaces its own calls.
+  void set_fleet(FleetLimits* fleet) { fleet_ = fleet; }
+
   static constexpr int kMax429Retries = 5;
   static constexpr std::int64_t kMaxRetryAfterMs = 30000;
 
@@ -85,6 +90,7 @@ class NotionClient {
   const Config& config_;
   Metrics& metrics_;
   CallSpacer spacer_;
+  FleetLimits* fleet_ = nullptr;
 };
 
 }  // namespace nic::origin

@@ -78,6 +78,9 @@ Result<std::unique_ptr<Origin>> Origin::create(Config config) {
   o->transform_pool_ = std::make_unique<WorkPool>("transform", c.transform_concurrency, q, c.transform_nice);
   o->writes_ = std::make_unique<WriteBehind>(*o->store_, o->metrics_, c.write_behind_bytes, 2,
                                              c.transform_nice > 0 ? 5 : 0);
+  auto fleet = Fleet::create(c, *o->writes_);
+  if (!fleet) return fleet.take_error();
+  o->fleet_ = std::move(*fleet);
   Origin* self = o.get();
   o->sources_ = std::make_unique<Sources>(
       c, o->metrics_, *o->store_, o->generations_, *o->writes_, *o->fetch_pool_,
@@ -86,9 +89,23 @@ Result<std::unique_ptr<Origin>> Origin::create(Config config) {
                                                  o->generations_, *o->writes_, *o->storage_pool_,
                                                  *o->transform_pool_);
   o->sources_->count_downloads_in(o->pipeline_->budget());
+  o->sources_->set_fleet(o->fleet_.get());
+  o->pipeline_->set_fleet(o->fleet_.get());
+  if (o->fleet_) {
+    auto& limits = o->fleet_->limits();
+    limits.track(o->global_limit_, "all");
+    limits.track(o->image_limit_, "image");
+    limits.track(o->image_miss_limit_, "image_miss");
+    limits.track(o->proxy_limit_, "proxy");
+    limits.track(o->purge_limit_, "purge");
+    limits.track(o->proxy_quota_, "proxy_day");
+    limits.start();
+    log(LogLevel::Info, "fleet: coalescing and limits through Redis (REDIS_URL)");
+  }
   o->api_ = std::make_unique<ApiRoutes>(ApiRoutes::Parts{c, o->metrics_, o->memory_, *o->store_, *o->sources_,
                                                          *o->pipeline_, *o->storage_pool_, *o->fetch_pool_,
-                                                         *o->transform_pool_, *o->writes_, o->started_unix_});
+                                                         *o->transform_pool_, *o->writes_, o->started_unix_,
+                                                         o->fleet_.get()});
   return o;
 }
 
@@ -97,6 +114,7 @@ void Origin::stop() {
   for (auto* pool : {storage_pool_.get(), fetch_pool_.get(), transform_pool_.get()}) {
     if (pool) pool->stop();
   }
+  if (fleet_) fleet_->stop();  // its leaders wait for their writes: before the write-behind stops
   if (writes_) writes_->stop();
 }
 

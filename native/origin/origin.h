@@ -13,6 +13,7 @@
 
 #include "api_routes.h"
 #include "config.h"
+#include "fleet.h"
 #include "generations.h"
 #include "memory_cache.h"
 #include "metrics.h"
@@ -55,6 +56,7 @@ class Origin {
   ImagePipeline& pipeline() { return *pipeline_; }
   Sources& sources() { return *sources_; }
   WriteBehind& writes() { return *writes_; }
+  Fleet* fleet() { return fleet_.get(); }
   Store& store() { return *store_; }
 
  private:
@@ -78,6 +80,7 @@ class Origin {
   std::unique_ptr<Store> store_;  // fs (DiskStore) or s3|r2 (S3Store)
   RateLimiter global_limit_, image_limit_, proxy_limit_, purge_limit_, proxy_quota_;
   RateLimiter image_miss_limit_;  // RATE_LIMIT_IMAGE_MISS: requests that start work
+  // (the limiters outlive fleet_, below: its sync thread reads them)
   std::int64_t started_unix_ = 0;
   std::string image_cache_control_;
   RequestMemo prepared_{4096};
@@ -86,6 +89,7 @@ class Origin {
   std::unique_ptr<WorkPool> fetch_pool_;
   std::unique_ptr<WorkPool> transform_pool_;
   std::unique_ptr<WriteBehind> writes_;
+  std::unique_ptr<Fleet> fleet_;  // REDIS_URL; null without it
   std::unique_ptr<ImagePipeline> pipeline_;
   std::unique_ptr<Sources> sources_;  // after pipeline_: destroyed first (its timer may call into the pipeline)
   std::unique_ptr<ApiRoutes> api_;

@@ -51,6 +51,7 @@ struct ImagePipeline::Flight {
   std::string source_key;
   std::uint64_t generation = 0;
   OfferedUrl offered;
+  std::function<void()> fleet_done;  // a fleet leader's: called after the flight finished
 };
 
 ImagePipeline::ImagePipeline(const Config& config, Metrics& metrics, MemoryCache& memory, Store& store,
@@ -118,6 +119,7 @@ void ImagePipeline::guarded(const FlightPtr& flight, const std::function<void()>
 
 void ImagePipeline::finish(const FlightPtr& flight, const Result<VariantOutcome>& result) {
   flights_.finish(flight->id, result);
+  if (flight->fleet_done) flight->fleet_done();  // after publish queued the write (fleet.h waits for it)
 }
 
 // Step 2 (leader, storage pool): memory again (another flight may have
@@ -132,14 +134,7 @@ void ImagePipeline::step_storage(const FlightPtr& f) {
       finish(f, VariantOutcome{hit, Tier::Memory});
       return;
     }
-    if (auto stored = store_.read(req.key_hash)) {
-      auto image = image_from(*stored);
-      seal(*image, cache_control_);
-      variant_cap_.note(f->source_key, req.key_hash);
-      metrics_.cache_hit("storage");
-      publish(f, image, Tier::Storage);
-      return;
-    }
+    if (take_stored(f)) return;
   }
   metrics_.cache_miss();
   // Refused before the Notion call and the download when the transform queue
@@ -160,6 +155,41 @@ void ImagePipeline::step_storage(const FlightPtr& f) {
                                                      "and formats already asked for"));
     return;
   }
+  // The fleet hook: another instance may be making this variant; its write to
+  // the shared store wakes us and take_stored answers from it (fleet.h).
+  if (fleet_ && config_.coalescing) {
+    const bool gated = fleet_->start(
+        req.key, req.key_hash, f->deadline_ms,
+        [this, f] {
+          bool answered = true;  // a throw answered the flight (500) already
+          guarded(f, [&] { answered = take_stored(f); });
+          return answered;
+        },
+        [this, f](std::function<void()> done) {
+          auto led = std::make_shared<Flight>(*f);
+          led->fleet_done = std::move(done);
+          FlightPtr g = std::move(led);
+          guarded(g, [&] { step_source(g); });
+        });
+    if (gated) return;
+  }
+  step_source(f);
+}
+
+bool ImagePipeline::take_stored(const FlightPtr& f) {
+  auto stored = store_.read(f->request->key_hash);
+  if (!stored) return false;
+  auto image = image_from(*stored);
+  seal(*image, cache_control_);
+  variant_cap_.note(f->source_key, f->request->key_hash);
+  metrics_.cache_hit("storage");
+  publish(f, image, Tier::Storage);
+  return true;
+}
+
+// The source of the variant (stored, or fetched in its own flight).
+void ImagePipeline::step_source(const FlightPtr& f) {
+  const ImageRequest& req = *f->request;
   sources_.get(
       req.image.workspace, req.image.id, f->deadline_ms,
       [this, f](const Result<Source>& source) {

@@ -24,6 +24,7 @@
 #include "byte_budget.h"
 #include "coalescer.h"
 #include "config.h"
+#include "fleet.h"
 #include "generations.h"
 #include "image.h"
 #include "memory_cache.h"
@@ -69,6 +70,8 @@ class ImagePipeline {
                 Generations& generations, WriteBehind& writes, WorkPool& storage_pool, WorkPool& transform_pool);
 
   void set_hook(Hook hook) { hook_ = std::move(hook); }
+  // REDIS_URL: a variant flight's leader asks the fleet first (fleet.h); null: per process.
+  void set_fleet(Fleet* fleet) { fleet_ = fleet; }
 
   // Step 1, on the caller's thread: the memory tier.
   SharedImage lookup_memory(const ImageRequest& request);
@@ -98,6 +101,9 @@ class ImagePipeline {
   using FlightPtr = std::shared_ptr<const Flight>;
 
   void step_storage(const FlightPtr& flight);
+  // The stored variant, answered from storage (true), or nothing stored (false).
+  bool take_stored(const FlightPtr& flight);
+  void step_source(const FlightPtr& flight);
   void step_admit(const FlightPtr& flight, const Source& source);
   void step_transform(const FlightPtr& flight, const Source& source);
   void publish(const FlightPtr& flight, const std::shared_ptr<StoredImage>& image, Tier tier);
@@ -119,6 +125,7 @@ class ImagePipeline {
   VariantCap variant_cap_;
   std::string cache_control_;
   Hook hook_;
+  Fleet* fleet_ = nullptr;
   Coalescer<VariantOutcome> flights_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 
@@ -37,15 +38,66 @@ RateDecision RateLimiter::hit(std::string_view client, std::int64_t now) {
     if (s.counters.size() >= kMaxPerShard) s.counters.clear();
   }
   Counter& c = s.counters[key];
-  if (c.window != window) {
-    c.window = window;
-    c.count = 0;
-  }
-  if (c.count >= limit_) {
+  if (c.window != window) c = Counter{window, 0, 0, 0};
+  // Fleet-wide while Redis answers: the fleet's total plus what it has not seen yet.
+  const std::int64_t seen = fleet_ && fleet_up_.load() ? c.fleet + (c.count - c.sent) : c.count;
+  if (seen >= limit_) {
     return {false, (window + 1) * window_ - now, 0};
   }
   ++c.count;
-  return {true, 0, limit_ - c.count};
+  if (fleet_ && c.count - c.sent == 1) {
+    s.dirty.push_back(key);
+    if (notify_) notify_();
+  }
+  return {true, 0, limit_ - seen - 1};
+}
+
+void RateLimiter::enable_fleet(std::function<void()> notify) {
+  notify_ = std::move(notify);
+  fleet_ = limit_ > 0;
+}
+
+std::vector<RateLimiter::Delta> RateLimiter::take_deltas(std::int64_t now) {
+  std::vector<Delta> out;
+  if (!fleet_) return out;
+  const std::int64_t window = now / window_;
+  for (Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    for (const std::string& key : s.dirty) {
+      const auto it = s.counters.find(key);
+      if (it == s.counters.end() || it->second.window != window || it->second.count == it->second.sent) continue;
+      out.push_back({key, window, it->second.count - it->second.sent});
+      it->second.sent = it->second.count;
+    }
+    s.dirty.clear();
+  }
+  return out;
+}
+
+void RateLimiter::apply(const std::vector<Delta>& deltas, const std::optional<std::vector<std::int64_t>>& totals) {
+  for (std::size_t i = 0; i < deltas.size(); ++i) {
+    const Delta& d = deltas[i];
+    Shard& s = shards_[std::hash<std::string>{}(d.client) % kShards];
+    std::lock_guard lock(s.mu);
+    const auto it = s.counters.find(d.client);
+    if (it == s.counters.end() || it->second.window != d.window) continue;  // a new window began meanwhile
+    Counter& c = it->second;
+    if (totals && i < totals->size()) {
+      c.fleet = std::max(c.fleet, (*totals)[i]);
+    } else {
+      c.sent -= d.count;  // not sent after all: again next time
+      s.dirty.push_back(d.client);
+    }
+  }
+}
+
+std::size_t RateLimiter::unsent() const {
+  std::size_t n = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    n += s.dirty.size();
+  }
+  return n;
 }
 
 std::size_t RateLimiter::clients() const {

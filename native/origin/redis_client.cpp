@@ -223,8 +223,11 @@ Result<RedisReply> RedisClient::command(const std::vector<std::string>& args) {
 // ---------------------------------------------------------------- subscriber
 
 RedisSubscriber::RedisSubscriber(RedisSettings settings, std::string channel,
-                                 std::function<void(const std::string&)> on_message)
-    : settings_(std::move(settings)), channel_(std::move(channel)), on_message_(std::move(on_message)) {
+                                 std::function<void(const std::string&)> on_message, std::function<void()> on_lost)
+    : settings_(std::move(settings)),
+      channel_(std::move(channel)),
+      on_message_(std::move(on_message)),
+      on_lost_(std::move(on_lost)) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -275,6 +278,8 @@ void RedisSubscriber::loop() {
             on_message_(std::string(m->element[2]->str, m->element[2]->len));
           }
         }
+        subscribed_.store(false);
+        if (on_lost_) on_lost_();
       }
       std::lock_guard lock(mu_);
       fd_ = -1;  // before the context (and its socket) goes

@@ -95,10 +95,13 @@ class RedisClient {
 // SUBSCRIBE on one channel in a thread of its own; `on_message(payload)` runs
 // on that thread. Reconnects (after backoff_ms) whenever the connection fails;
 // messages published while it is disconnected are lost (callers bound their
-// waits). `subscribed()` says whether it is listening right now.
+// waits). `subscribed()` says whether it is listening right now. `on_lost`
+// (optional, same thread) runs when a live subscription drops, so that
+// waiters need not sit out their whole bound for a message that cannot come.
 class RedisSubscriber {
  public:
-  RedisSubscriber(RedisSettings settings, std::string channel, std::function<void(const std::string&)> on_message);
+  RedisSubscriber(RedisSettings settings, std::string channel, std::function<void(const std::string&)> on_message,
+                  std::function<void()> on_lost = nullptr);
   ~RedisSubscriber();
   RedisSubscriber(const RedisSubscriber&) = delete;
   RedisSubscriber& operator=(const RedisSubscriber&) = delete;
@@ -111,6 +114,7 @@ class RedisSubscriber {
   RedisSettings settings_;
   std::string channel_;
   std::function<void(const std::string&)> on_message_;
+  std::function<void()> on_lost_;
   std::atomic<bool> subscribed_{false};
   std::mutex mu_;
   std::condition_variable cv_;

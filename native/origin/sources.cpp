@@ -71,17 +71,33 @@ void Sources::get(const std::string& workspace, const std::string& id, std::int6
   const auto ticket = flights_.join(skey, deadline_ms, [done](const Result<Source>& r, bool) { done(r); });
   if (!ticket.leader) return;
   const FlightId flight = ticket.flight;
-  const bool queued = fetch_pool_.try_submit([this, workspace, id, shash, flight, deadline_ms, offered] {
+  const bool queued = fetch_pool_.try_submit([this, workspace, id, skey, shash, flight, deadline_ms, offered] {
     Result<Source> result = make_error(ErrorCode::Internal, "source not resolved");
-    try {
+    auto lead = [&] {
       std::optional<Store::Hit> stored = config_.coalescing ? read_stored(shash) : std::nullopt;
       result = stored ? Result<Source>(Source{stored->bytes, stored->meta})
                       : fetch(workspace, id, deadline_ms, offered.get());
+      flights_.finish(flight, result);  // this process's followers first; the fleet's once the write landed
+    };
+    try {
+      if (fleet_ && config_.coalescing) {
+        // The fleet hook: another instance may be fetching this source; its
+        // write to the shared store wakes us (fleet.h).
+        const auto followed = [&] {
+          auto stored = read_stored(shash);
+          if (stored) result = Source{stored->bytes, stored->meta};
+          return stored.has_value();
+        };
+        if (fleet_->run(skey, shash, deadline_ms, followed, lead) == FleetLeases::Outcome::Followed) {
+          flights_.finish(flight, result);
+        }
+      } else {
+        lead();
+      }
     } catch (const std::exception& e) {
       log(LogLevel::Error, std::string("source fetch threw: ") + e.what());
-      result = make_error(ErrorCode::Internal, "an internal error occurred while fetching the source");
+      flights_.finish(flight, make_error(ErrorCode::Internal, "an internal error occurred while fetching the source"));
     }
-    flights_.finish(flight, result);
   });
   if (!queued) {
     flights_.finish(flight, make_error(ErrorCode::Overloaded, "too many sources waiting to be fetched; retry shortly"));

@@ -26,6 +26,7 @@
 #include "coalescer.h"
 #include "http_fetch.h"
 #include "config.h"
+#include "fleet.h"
 #include "generations.h"
 #include "metrics.h"
 #include "notion_client.h"
@@ -73,6 +74,12 @@ class Sources final : public SourceProvider {
            OfferedUrl offered) override;
   void maybe_revalidate(const std::string& workspace, const std::string& id) override;
 
+  // REDIS_URL: a source flight's leader asks the fleet first (fleet.h); null: per process.
+  void set_fleet(Fleet* fleet) {
+    fleet_ = fleet;
+    notion_.set_fleet(fleet ? &fleet->limits() : nullptr);  // the token's budget too
+  }
+
   // Signed URLs learnt from Notion, and proxy URLs that proved to be images.
   UrlRegistry& urls() { return urls_; }
   std::size_t inflight() const { return flights_.inflight(); }
@@ -111,6 +118,7 @@ class Sources final : public SourceProvider {
   WorkPool& fetch_pool_;
   Purge purge_;
   ByteBudget* download_budget_ = nullptr;
+  Fleet* fleet_ = nullptr;
   UrlRegistry urls_;
   NotionClient notion_;
   Coalescer<Source> flights_;

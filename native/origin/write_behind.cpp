@@ -48,7 +48,8 @@ bool WriteBehind::write(std::string hash, EntryMeta meta, SharedBytes bytes, std
     queued_bytes_.fetch_sub(size);
     std::lock_guard lock(mu_);
     queued_.erase(hash);
-    if (--pending_ == 0) idle_.notify_all();
+    --pending_;
+    idle_.notify_all();  // flush() and wait_landed()
   };
   if (!pool_->try_submit(std::move(job))) {
     queued_bytes_.fetch_sub(size);
@@ -72,6 +73,11 @@ std::optional<Store::Hit> WriteBehind::pending(const std::string& hash) const {
 void WriteBehind::flush() {
   std::unique_lock lock(mu_);
   idle_.wait(lock, [this] { return pending_ == 0; });
+}
+
+bool WriteBehind::wait_landed(const std::string& hash, std::chrono::steady_clock::time_point until) {
+  std::unique_lock lock(mu_);
+  return idle_.wait_until(lock, until, [&] { return queued_.find(hash) == queued_.end(); });
 }
 
 void WriteBehind::stop() {

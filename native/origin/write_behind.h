@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -41,6 +42,10 @@ class WriteBehind {
 
   // Waits until every accepted write has landed (tests, shutdown).
   void flush();
+  // Waits until no write of `hash` is queued (it landed, failed or was never
+  // queued), at most until `until`. False on timeout. A fleet leader calls it
+  // before it releases its lease: followers elsewhere read the shared store.
+  bool wait_landed(const std::string& hash, std::chrono::steady_clock::time_point until);
   void stop();
 
   std::uint64_t queued_bytes() const { return queued_bytes_.load(); }

@@ -144,6 +144,7 @@ class Radosgw(unittest.TestCase):
         for w in (64, 128):
             self.assertEqual(o.get(f"/img/{ws}/{block}/{name}?w={w}").status, 200)
         group = sha(f"v1/*/{block}/")
+        o.metrics()  # waits until the write-behind has landed (the markers are written after the answers)
         self.assertEqual(len(RGW.list(f"index/{group}/")), 3)
         # 1100 more entries of the group (markers and their objects), as many
         # variants would leave: radosgw lists at most 1000 names a page.

@@ -85,6 +85,8 @@ TEST_CASE("origin config: a bad setting names its variable", "[origin][config]")
       {"WORKER_THREADS", "0"},    {"NIC_COALESCING", "sometimes"},
       {"FOLLOWER_TIMEOUT_MS", "x"}, {"TRANSFORM_QUEUE", "-1"},
       {"AVIF_SPEED", "11"},       {"TRANSFORM_NICE", "20"},
+      {"REDIS_URL", "http://127.0.0.1:6379"},
+      {"REDIS_URL", "redis://127.0.0.1:99999"}, {"REDIS_URL", "redis://127.0.0.1:6379/x"},
   };
   for (const auto& [name, value] : bad) {
     INFO(name << "=" << value);

@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "fleet_lease.h"
+#include "fleet_limits.h"
+#include "rate_limiter.h"
 #include "redis_client.h"
 
 using namespace nic::origin;
@@ -319,4 +321,127 @@ TEST_CASE("Fleet leases: Redis down or frozen -> fallbacks, never a failure", "[
     CHECK(works == 2);
     CHECK(b.stats().fallbacks == 1);
   }
+}
+
+// ---------------------------------------------------------------- fleet-wide limits
+
+TEST_CASE("fleet limits: one Notion budget per token across instances", "[origin][fleet]") {
+  if (!have_redis_server()) {
+    WARN("redis-server not installed: skipped");
+    return;
+  }
+  RedisServer server;
+  FleetLimits a(server.settings()), b(server.settings()), c(server.settings());
+  // One call a minute: every slot the fleet hands out is exactly one interval after the one before,
+  // whichever instance asks; the token's own budget, another token's is separate.
+  std::vector<std::int64_t> slots;
+  FleetLimits* order[] = {&a, &b, &c, &a, &c, &b};
+  for (FleetLimits* f : order) {
+    auto s = f->notion_slot("secret_token_1", 60000.0, 3600000);
+    REQUIRE(s);
+    REQUIRE(*s);
+    slots.push_back((*s)->at_ms);
+  }
+  for (std::size_t i = 1; i < slots.size(); ++i) CHECK(slots[i] - slots[i - 1] == 60000);
+  auto other = b.notion_slot("secret_token_2", 60000.0, 0);
+  REQUIRE(other);
+  REQUIRE(*other);
+  CHECK((*other)->wait_ms == 0);
+  // A wait longer than the caller accepts is refused, and reserves nothing.
+  auto refused = c.notion_slot("secret_token_1", 60000.0, 1000);
+  REQUIRE(refused);
+  CHECK_FALSE(*refused);
+  auto next = a.notion_slot("secret_token_1", 60000.0, 3600000);
+  REQUIRE((next && *next));
+  CHECK((*next)->at_ms - slots.back() == 60000);
+  // A 429's Retry-After moves the token's next slot for everyone.
+  b.notion_penalize("secret_token_2", 3600000);
+  auto late = c.notion_slot("secret_token_2", 1.0, 60000);
+  REQUIRE(late);
+  CHECK_FALSE(*late);
+  // The token is not in Redis, only a hash of it.
+  auto keys = a.redis().command({"KEYS", "*secret*"});
+  REQUIRE(keys);
+  CHECK(keys->elements.empty());
+  // Redis down: an error, the caller spaces on its own.
+  server.stop();
+  CHECK_FALSE(a.notion_slot("secret_token_1", 1000.0, 1000));
+  CHECK(a.errors() >= 1);
+}
+
+TEST_CASE("fleet limits: per-client counts are the fleet's", "[origin][fleet]") {
+  if (!have_redis_server()) {
+    WARN("redis-server not installed: skipped");
+    return;
+  }
+  RedisServer server;
+  RateLimiter la(10, 60), lb(10, 60);
+  FleetLimits fa(server.settings()), fb(server.settings());
+  fa.track(la, "t");
+  fb.track(lb, "t");
+  const std::int64_t now = 1700000000;  // a fixed window, the same for both
+  // Before the first sync nobody knows Redis is there: each judges alone.
+  CHECK_FALSE(la.fleet_up());
+  int allowed = 0;
+  for (int i = 0; i < 12; ++i) {
+    // Alternate between the two "instances", each sending its hits before the next (what the
+    // background thread does within milliseconds).
+    RateLimiter& l = i % 2 ? lb : la;
+    FleetLimits& f = i % 2 ? fb : fa;
+    allowed += l.hit("203.0.113.7", now).allowed;
+    // take_deltas works on the current window: use the limiter's own window of `now`.
+    const auto d = l.take_deltas(now);
+    std::vector<std::int64_t> totals;
+    for (const auto& x : d) {
+      auto r = f.redis().command({"INCRBY", "nic:rate:t:" + std::to_string(x.window) + ":" + x.client,
+                                  std::to_string(x.count)});
+      REQUIRE(r);
+      totals.push_back(r->integer);
+    }
+    l.apply(d, totals);
+    l.set_fleet_up(true);
+  }
+  // 10 a minute for the fleet, not 10 per instance (20). One more: an instance
+  // judges a hit on the total it got back from its own last send, so it had
+  // not seen the other's latest hit (at most one per other instance and sync).
+  CHECK(allowed == 11);
+  CHECK_FALSE(la.hit("203.0.113.7", now).allowed);
+  CHECK_FALSE(lb.hit("203.0.113.7", now).allowed);
+  CHECK(la.hit("203.0.113.8", now).allowed);  // another client has its own budget
+  // Redis down: each instance judges on its own count again (and keeps the hits to send later).
+  la.set_fleet_up(false);
+  CHECK(la.hit("203.0.113.9", now).allowed);
+}
+
+TEST_CASE("fleet limits: the sync thread sends hits and notices Redis down", "[origin][fleet]") {
+  if (!have_redis_server()) {
+    WARN("redis-server not installed: skipped");
+    return;
+  }
+  RedisServer server;
+  RateLimiter l(1000, 60);  // before the FleetLimits: outlives its sync thread
+  FleetLimits f(server.settings());
+  f.track(l, "sync");
+  f.start();
+  for (int i = 0; i < 200 && !l.fleet_up(); ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(l.fleet_up());
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  for (int i = 0; i < 5; ++i) CHECK(l.hit("198.51.100.1", now).allowed);
+  f.sync_now();
+  auto keys = f.redis().command({"KEYS", "nic:rate:sync:*"});
+  REQUIRE(keys);
+  REQUIRE(keys->elements.size() == 1);
+  auto v = f.redis().command({"GET", keys->elements[0].text});
+  REQUIRE(v);
+  CHECK(v->text == "5");
+  auto ttl = f.redis().command({"PTTL", keys->elements[0].text});
+  REQUIRE(ttl);
+  CHECK(ttl->integer > 0);
+  server.stop();
+  CHECK(l.hit("198.51.100.1", now).allowed);
+  f.sync_now();
+  CHECK_FALSE(l.fleet_up());
+  CHECK(f.errors() >= 1);
 }

@@ -1,9 +1,14 @@
-// A byte budget for work in flight (TRANSFORM_MEMORY_BYTES): a transform is
-// admitted with its estimated peak memory charged, or refused (503 OVERLOADED)
-// when that would pass the budget; the charge is released when the work ends.
+// A byte budget for work in flight (TRANSFORM_MEMORY_BYTES): a transform or a
+// download is admitted with its estimated peak memory charged; one that does
+// not fit waits (acquire_until) for charges to be released, up to its flight's
+// deadline, then is refused (503 OVERLOADED). A burst of large new images (a
+// page going live) is thus served in turn instead of mostly refused, and the
+// memory in flight stays within the budget.
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -56,6 +61,31 @@ class ByteBudget {
     return Lease(this, bytes);
   }
 
+  // Waits until `bytes` fits, `deadline` (steady clock) passes or the budget
+  // is closed; empty on the last two, and at once when `bytes` can never fit.
+  Lease acquire_until(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mu_);
+    if (bytes > capacity_) {
+      ++refused_;
+      return {};
+    }
+    const bool fits = cv_.wait_until(lock, deadline, [&] { return closed_ || bytes <= capacity_ - std::min(capacity_, in_use_); });
+    if (!fits || closed_) {
+      ++refused_;
+      return {};
+    }
+    in_use_ += bytes;
+    peak_ = std::max(peak_, in_use_);
+    return Lease(this, bytes);
+  }
+  // Shutdown: every waiter gives up now, and no one waits from here on.
+  void close() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+  }
   std::uint64_t capacity() const { return capacity_; }
   std::uint64_t in_use() const {
     std::lock_guard lock(mu_);
@@ -72,12 +102,17 @@ class ByteBudget {
 
  private:
   void release(std::uint64_t bytes) {
-    std::lock_guard lock(mu_);
-    in_use_ -= std::min(in_use_, bytes);
+    {
+      std::lock_guard lock(mu_);
+      in_use_ -= std::min(in_use_, bytes);
+    }
+    cv_.notify_all();
   }
 
   const std::uint64_t capacity_;
   mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool closed_ = false;
   std::uint64_t in_use_ = 0;
   std::uint64_t peak_ = 0;
   std::uint64_t refused_ = 0;

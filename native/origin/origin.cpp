@@ -128,6 +128,7 @@ std::size_t Origin::discard_queued() {
 
 std::size_t Origin::abandon_flights() {
   abort_transfers();
+  if (pipeline_) pipeline_->budget().close();  // waiters for transform or download memory give up
   const Error gone = make_error(ErrorCode::Overloaded, "the server is shutting down; retry shortly");
   // Sources first: their waiters fail the variant flights that wait on them.
   std::size_t n = sources_ ? sources_->cancel_flights(gone) : 0;

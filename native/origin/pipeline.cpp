@@ -220,7 +220,11 @@ void ImagePipeline::step_admit(const FlightPtr& f, const Source& source) {
                              " MiB)"));
     return;
   }
-  auto lease = std::make_shared<ByteBudget::Lease>(budget_.try_acquire(need));
+  // Waits (on this fetch thread) for running transforms and downloads to
+  // release enough, up to the flight's deadline: a burst of big new images is
+  // served in turn rather than refused.
+  auto lease = std::make_shared<ByteBudget::Lease>(budget_.acquire_until(
+      need, std::chrono::steady_clock::time_point(std::chrono::milliseconds(f->deadline_ms))));
   if (!*lease) {
     metrics_.overloaded("transform_memory");
     finish(f, make_error(ErrorCode::Overloaded, "too many large images being transformed; retry shortly"));

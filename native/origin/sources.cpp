@@ -104,11 +104,14 @@ void Sources::get(const std::string& workspace, const std::string& id, std::int6
   }
 }
 
-ReserveBody Sources::reserve_into(ByteBudget::Lease& lease) {
+ReserveBody Sources::reserve_into(ByteBudget::Lease& lease, std::int64_t deadline_ms) {
   if (download_budget_ == nullptr) return {};
-  return [this, &lease](std::uint64_t bytes) {
+  return [this, &lease, deadline_ms](std::uint64_t bytes) {
     lease = ByteBudget::Lease{};  // a redirect's earlier hop
-    lease = download_budget_->try_acquire(bytes);
+    // Waits for room (transforms and other downloads ending) until the
+    // deadline; the transfer is paused meanwhile.
+    lease = download_budget_->acquire_until(
+        bytes, std::chrono::steady_clock::time_point(std::chrono::milliseconds(deadline_ms)));
     if (!lease) metrics_.overloaded("download_memory");
     return static_cast<bool>(lease);
   };
@@ -160,7 +163,7 @@ Result<Source> Sources::fetch(const std::string& workspace, const std::string& i
     const std::int64_t left = deadline_ms - steady_ms();
     if (left <= 0) return make_error(ErrorCode::UpstreamTimeout, "no time left to download the image");
     const DownloadOptions options{config_.max_image_size_bytes, std::min(config_.upstream_timeout_ms, left), 5,
-                                  reserve_into(download_charge)};
+                                  reserve_into(download_charge, deadline_ms)};
     auto r = download(entry->url, config_.allowed_domains, options);
     if (!r) {
       metrics_.upstream_fetch(fetch_failure_label(r.error().code));
@@ -300,7 +303,7 @@ void Sources::revalidate(const std::string& workspace, const std::string& id) {
   // The block points to another file now: fetch it, then drop the old source and variants.
   ByteBudget::Lease download_charge;
   const DownloadOptions options{config_.max_image_size_bytes, config_.upstream_timeout_ms, 5,
-                                reserve_into(download_charge)};
+                                reserve_into(download_charge, steady_ms() + config_.upstream_timeout_ms)};
   auto r = download(file->url, config_.allowed_domains, options);
   if (!r || r->status < 200 || r->status >= 300) {
     metrics_.upstream_fetch(r ? std::to_string(r->status) : std::string(fetch_failure_label(r.error().code)));

@@ -108,7 +108,7 @@ class Sources final : public SourceProvider {
   // The store, else a write of it not landed yet.
   std::optional<Store::Hit> read_stored(const std::string& hash);
   // The charge of one download (released when `lease` goes or is replaced).
-  ReserveBody reserve_into(ByteBudget::Lease& lease);
+  ReserveBody reserve_into(ByteBudget::Lease& lease, std::int64_t deadline_ms);
 
   const Config& config_;
   Metrics& metrics_;

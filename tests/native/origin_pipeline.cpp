@@ -341,7 +341,7 @@ TEST_CASE("work pool: a nice increment lowers its threads' priority, not the cal
   CHECK(thread_nice() == mine);
 }
 
-TEST_CASE("pipeline: the transform byte budget refuses with 503, never overcommits", "[origin][pipeline]") {
+TEST_CASE("pipeline: the transform byte budget makes work wait its turn, never overcommits", "[origin][pipeline]") {
   // 200x150 PNG at w=64: source + 200*150*4 + out + 1 MiB.
   Rig probe_rig;
   const auto info = nic::probe_image(probe_rig.sources.bytes, {});
@@ -358,16 +358,42 @@ TEST_CASE("pipeline: the transform byte budget refuses with 503, never overcommi
   auto first = rig.run(rig.request(id_of(8), "w=64"));
   gate.wait_for_arrivals(1);
   CHECK(rig.pipeline->budget().in_use() == one);
-  auto second = rig.run(rig.request(id_of(9), "w=64")).get();
-  REQUIRE_FALSE(second.ok());
-  CHECK(second.error().code == ErrorCode::Overloaded);
-  CHECK(rig.pipeline->budget().refused() == 1);
+  // The second waits for the first's charge instead of being refused.
+  auto second = rig.run(rig.request(id_of(9), "w=64"));
+  CHECK(second.wait_for(std::chrono::milliseconds(300)) == std::future_status::timeout);
+  CHECK(rig.pipeline->budget().in_use() == one);
   gate.release();
   REQUIRE(first.get().ok());
-  rig.transform_pool->stop();  // the job (and its lease) is gone
+  REQUIRE(second.get().ok());
+  rig.transform_pool->stop();  // the jobs (and their leases) are gone
   CHECK(rig.pipeline->budget().in_use() == 0);
   CHECK(rig.pipeline->budget().peak() == one);
-  CHECK(rig.transforms() == 1);
+  CHECK(rig.pipeline->budget().refused() == 0);
+  CHECK(rig.transforms() == 2);
+
+  SECTION("a wait that outlasts the flight's deadline is refused, and nothing is charged for it") {
+    Rig tight(one + one / 2, 1000);  // flight deadline: 1000 - kFlightMarginMs
+    Gate g2;
+    std::atomic<int> h2{0};
+    tight.pipeline->set_hook([&](std::string_view step, const std::string&) {
+      if (step == "transform" && h2++ == 0) g2.wait();
+    });
+    auto a = tight.run(tight.request(id_of(11), "w=64"));
+    g2.wait_for_arrivals(1);
+    auto b = tight.run(tight.request(id_of(12), "w=64")).get();
+    REQUIRE_FALSE(b.ok());
+    CHECK((b.error().code == ErrorCode::Overloaded || b.error().code == ErrorCode::UpstreamTimeout));
+    for (int i = 0; i < 200 && tight.pipeline->budget().refused() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(tight.pipeline->budget().refused() == 1);
+    CHECK(tight.pipeline->budget().in_use() == one);
+    g2.release();
+    (void)a.get();
+    tight.transform_pool->stop();
+    CHECK(tight.pipeline->budget().in_use() == 0);
+    CHECK(tight.transforms() <= 1);
+  }
 
   SECTION("an image that alone needs more than the budget is 422 TOO_MANY_PIXELS") {
     Rig small(4ULL << 20);

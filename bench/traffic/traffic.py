@@ -559,6 +559,7 @@ def part_hits(ctx):
     body = mem.get(target).body
     assert mem.get(target).header("x-cache-tier") == "MEMORY"
     assert disk.get(target).body == body
+    disk.metrics()  # waits for the write-behind: the variant is in the store
     assert disk.get(target).header("x-cache-tier") == "STORAGE"
 
     prefix = tempfile.mkdtemp(prefix="nic-nginx-")

@@ -30,4 +30,7 @@ if [ -z "${NIC_SKIP_SANITIZE:-}" ]; then
   cmake --build "$ASAN" -j"$JOBS"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$ASAN" --output-on-failure -j"$JOBS" -L native --timeout 900
+  # The failure suites (issue 8) against the sanitized nic-origin too.
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$ASAN" --output-on-failure -j"$JOBS" -R 'e2e_origin_(failures|outage|hardening)' --timeout 900
 fi

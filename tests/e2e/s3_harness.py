@@ -272,13 +272,18 @@ def free_port():
 
 
 def list_bucket(gate, prefix=""):
-    """Object names in the bucket (read straight from s3rver, not counted)."""
-    conn = http.client.HTTPConnection("127.0.0.1", gate.backend_port, timeout=30)
-    try:
-        conn.request("GET", f"/{BUCKET}?list-type=2&max-keys=1000&prefix={quote(prefix, safe='')}")
-        r = conn.getresponse()
-        xml = r.read().decode()
-        assert r.status == 200, xml
-        return re.findall(r"<Key>([^<]*)</Key>", xml)
-    finally:
-        conn.close()
+    """Object names in the bucket (read straight from s3rver, not counted).
+    s3rver's file backend answers a listing that races an object being written
+    with 500 InternalError now and then: that listing is asked again."""
+    for attempt in range(5):
+        conn = http.client.HTTPConnection("127.0.0.1", gate.backend_port, timeout=30)
+        try:
+            conn.request("GET", f"/{BUCKET}?list-type=2&max-keys=1000&prefix={quote(prefix, safe='')}")
+            r = conn.getresponse()
+            xml = r.read().decode()
+        finally:
+            conn.close()
+        if r.status == 200:
+            return re.findall(r"<Key>([^<]*)</Key>", xml)
+        assert r.status == 500 and attempt < 4, xml
+        time.sleep(0.1)

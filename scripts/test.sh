@@ -4,7 +4,7 @@
 # targets with clang-14), runs CTest (the fuzz label runs each fuzz target for
 # NIC_FUZZ_SECONDS), then the native tests again under ASan + UBSan.
 #   scripts/test.sh              everything
-#   NIC_SKIP_SANITIZE=1 scripts/test.sh   skip the sanitizer pass
+#   NIC_SKIP_SANITIZE=1 scripts/test.sh   skip the sanitizer pass (native label + the failure suites)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

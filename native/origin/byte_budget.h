@@ -52,31 +52,16 @@ class ByteBudget {
   // An empty lease when `bytes` does not fit next to what is in use.
   Lease try_acquire(std::uint64_t bytes) {
     std::lock_guard lock(mu_);
-    if (bytes > capacity_ - std::min(capacity_, in_use_)) {
-      ++refused_;
-      return {};
-    }
-    in_use_ += bytes;
-    peak_ = std::max(peak_, in_use_);
-    return Lease(this, bytes);
+    return fits_locked(bytes) ? charge_locked(bytes) : refuse_locked();
   }
 
   // Waits until `bytes` fits, `deadline` (steady clock) passes or the budget
   // is closed; empty on the last two, and at once when `bytes` can never fit.
   Lease acquire_until(std::uint64_t bytes, std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lock(mu_);
-    if (bytes > capacity_) {
-      ++refused_;
-      return {};
-    }
-    const bool fits = cv_.wait_until(lock, deadline, [&] { return closed_ || bytes <= capacity_ - std::min(capacity_, in_use_); });
-    if (!fits || closed_) {
-      ++refused_;
-      return {};
-    }
-    in_use_ += bytes;
-    peak_ = std::max(peak_, in_use_);
-    return Lease(this, bytes);
+    if (bytes > capacity_) return refuse_locked();
+    const bool fits = cv_.wait_until(lock, deadline, [&] { return closed_ || fits_locked(bytes); });
+    return fits && !closed_ ? charge_locked(bytes) : refuse_locked();
   }
   // Shutdown: every waiter gives up now, and no one waits from here on.
   void close() {
@@ -101,6 +86,16 @@ class ByteBudget {
   }
 
  private:
+  bool fits_locked(std::uint64_t bytes) const { return bytes <= capacity_ - std::min(capacity_, in_use_); }
+  Lease charge_locked(std::uint64_t bytes) {
+    in_use_ += bytes;
+    peak_ = std::max(peak_, in_use_);
+    return Lease(this, bytes);
+  }
+  Lease refuse_locked() {
+    ++refused_;
+    return {};
+  }
   void release(std::uint64_t bytes) {
     {
       std::lock_guard lock(mu_);

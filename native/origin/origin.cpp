@@ -67,17 +67,18 @@ Result<std::unique_ptr<Origin>> Origin::create(Config config) {
   // bounded: TRANSFORM_QUEUE transforms, four times that for the others
   // (most become hits or followers rather than transforms).
   const auto q = static_cast<std::size_t>(c.transform_queue);
+  const int background_nice = c.transform_nice > 0 ? 5 : 0;  // misses' downloads and the storage writes
   // Storage reads answer hits: normal priority. Notion calls and downloads
-  // (misses) and revalidation/writes (background) step aside for them.
+  // (misses) and storage writes (after the answer) step aside for them.
   o->storage_pool_ = std::make_unique<WorkPool>("storage", c.storage_concurrency, 4 * q);
-  o->fetch_pool_ = std::make_unique<WorkPool>("fetch", c.fetch_concurrency, 4 * q, c.transform_nice > 0 ? 5 : 0);
+  o->fetch_pool_ = std::make_unique<WorkPool>("fetch", c.fetch_concurrency, 4 * q, background_nice);
   // Transform threads run at a lower priority (TRANSFORM_NICE, default +10):
   // on a busy machine an I/O thread that wakes for a hit gets a core at once
   // instead of queueing behind an AVIF encode (measured: hit p50 beside AVIF
   // misses 16.8 ms -> 0.18 ms, bench/README.md "Traffic").
   o->transform_pool_ = std::make_unique<WorkPool>("transform", c.transform_concurrency, q, c.transform_nice);
   o->writes_ = std::make_unique<WriteBehind>(*o->store_, o->metrics_, c.write_behind_bytes, 2,
-                                             c.transform_nice > 0 ? 5 : 0);
+                                             background_nice);
   auto fleet = Fleet::create(c, *o->writes_);
   if (!fleet) return fleet.take_error();
   o->fleet_ = std::move(*fleet);

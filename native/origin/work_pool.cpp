@@ -42,10 +42,7 @@ WorkPool::~WorkPool() { stop(); }
 bool WorkPool::try_submit(std::function<void()> job) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return false;
-    // An idle worker takes the job at once, so it does not count as waiting.
-    const std::size_t idle = threads_.size() - running_;
-    if (queue_.size() >= idle + max_queued_) return false;
+    if (!has_room_locked()) return false;
     queue_.push_back(std::move(job));
   }
   cv_.notify_one();
@@ -54,6 +51,11 @@ bool WorkPool::try_submit(std::function<void()> job) {
 
 bool WorkPool::has_room() const {
   std::lock_guard lock(mu_);
+  return has_room_locked();
+}
+
+bool WorkPool::has_room_locked() const {
+  // An idle worker takes a job at once, so it does not count as waiting.
   return !stopping_ && queue_.size() < (threads_.size() - running_) + max_queued_;
 }
 

@@ -44,6 +44,7 @@ class WorkPool {
 
  private:
   void run();
+  bool has_room_locked() const;
   std::string name_;
   std::size_t max_queued_;
   mutable std::mutex mu_;

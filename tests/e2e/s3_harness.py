@@ -287,3 +287,18 @@ def list_bucket(gate, prefix=""):
             return re.findall(r"<Key>([^<]*)</Key>", xml)
         assert r.status == 500 and attempt < 4, xml
         time.sleep(0.1)
+
+
+def start_stack(fakes_factory):
+    """What an S3 suite's module starts: the fakes (Notion + file host), s3rver
+    and the SigV4 gate in front of it, as (fakes, s3rver, gate)."""
+    fakes = fakes_factory()
+    server = S3rver()
+    return fakes, server, Gate(server.port)
+
+
+def stop_all(*parts):
+    """Stops what start_stack started (None for what never started)."""
+    for part in parts:
+        if part:
+            part.stop()

@@ -30,18 +30,11 @@ def setUpModule():
         raise unittest.SkipTest(f"s3rver is not installed in {s3.NODE_MODULES} (run `npm ci` at the repository root)")
     if not rh.available():
         raise unittest.SkipTest("redis-server is not installed (scripts/deps.sh installs it)")
-    FAKES = h.Fakes()
-    S3RVER = s3.S3rver()
-    GATE = s3.Gate(S3RVER.port)
+    FAKES, S3RVER, GATE = s3.start_stack(h.Fakes)
 
 
 def tearDownModule():
-    if GATE:
-        GATE.stop()
-    if S3RVER:
-        S3RVER.stop()
-    if FAKES:
-        FAKES.stop()
+    s3.stop_all(GATE, S3RVER, FAKES)
 
 
 def total(origins, name, labels=None):

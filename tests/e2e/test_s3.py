@@ -21,18 +21,11 @@ def setUpModule():
     global FAKES, S3RVER, GATE
     if not s3.available():
         raise unittest.SkipTest(f"s3rver is not installed in {s3.NODE_MODULES} (run `npm ci` at the repository root)")
-    FAKES = h.Fakes()
-    S3RVER = s3.S3rver()
-    GATE = s3.Gate(S3RVER.port)
+    FAKES, S3RVER, GATE = s3.start_stack(h.Fakes)
 
 
 def tearDownModule():
-    if GATE:
-        GATE.stop()
-    if S3RVER:
-        S3RVER.stop()
-    if FAKES:
-        FAKES.stop()
+    s3.stop_all(GATE, S3RVER, FAKES)
 
 
 def s3_env(**extra):

@@ -23,7 +23,7 @@ PKGS=(
   libboost1.81-dev libcurl4-openssl-dev libssl-dev
   libjpeg62-turbo-dev libturbojpeg0-dev libspng-dev libwebp-dev libavif-dev libgif-dev zlib1g-dev libdeflate-dev
   liblcms2-dev
-  python3 curl
+  python3 curl libjpeg-turbo-progs
   radosgw ceph-mon ceph-osd ceph-common
   podman runc debootstrap
   libhiredis-dev redis-server haproxy python3-yaml

@@ -254,8 +254,8 @@ Result<Config> load_config(const EnvGetter& env) {
     else if (s == "drop") c.keep_deleted_blocks = false;
     else return bad("NOTION_DELETED_BLOCKS", "expected keep|drop, got '" + s + "'");
   }
-  c.transform_memory_bytes = default_transform_memory_bytes(c.max_input_pixels);
   r.integer("TRANSFORM_MEMORY_BYTES", c.transform_memory_bytes, 1 << 20, 1LL << 50);
+  c.transform_alone_bytes = r.get("TRANSFORM_MEMORY_BYTES") ? c.transform_memory_bytes : 0;
   r.integer("WRITE_BEHIND_BYTES", c.write_behind_bytes, 0, 1LL << 50);
   r.integer("STORAGE_CONCURRENCY", c.storage_concurrency, 1, 256);
   r.integer("AVIF_SPEED", c.avif_speed, 0, 10);
@@ -280,10 +280,6 @@ Result<Config> load_config(const EnvGetter& env) {
   return c;
 }
 
-std::uint64_t default_transform_memory_bytes(std::uint64_t max_input_pixels) {
-  const std::uint64_t one = max_input_pixels * kTransformBytesPerPixel + (8ULL << 20);
-  return std::max<std::uint64_t>(one, 64ULL << 20);
-}
 
 std::string notion_token_for(const Config& config, std::string_view workspace) {
   const auto it = config.notion_tokens.find(std::string(workspace));

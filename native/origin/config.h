@@ -24,6 +24,12 @@ inline constexpr std::int64_t kFlightMarginMs = 250;
 
 enum class LogLevel : std::uint8_t { Debug, Info, Warn, Error };
 
+// TRANSFORM_MEMORY_BYTES when unset: 96 MiB, two AVIF transforms of 12-16 MP
+// photos (the transform engine streams: ~30 MiB each, memory_estimate.cpp) and
+// a few sources downloaded ahead of them; bigger single transforms run alone
+// (README "Memory").
+inline constexpr std::uint64_t kDefaultTransformMemoryBytes = 96ULL << 20;
+
 struct Config {
   std::uint16_t port = 3002;
   std::string host = "0.0.0.0";
@@ -87,19 +93,17 @@ struct Config {
   std::int64_t revalidate_backoff_ms = 10000;     // REVALIDATE_BACKOFF_MS: first wait after a failure
   std::int64_t revalidate_backoff_max_ms = 600000;  // REVALIDATE_BACKOFF_MAX_MS: doubling stops here
   bool keep_deleted_blocks = false;               // NOTION_DELETED_BLOCKS=keep|drop (default drop)
-  std::uint64_t transform_memory_bytes = 0;       // TRANSFORM_MEMORY_BYTES (0 here: the default below)
+  std::uint64_t transform_memory_bytes = kDefaultTransformMemoryBytes;  // TRANSFORM_MEMORY_BYTES
+  // The most one transform may need: when TRANSFORM_MEMORY_BYTES is unset, a
+  // transform that alone needs more than the budget runs by itself (0 here:
+  // no limit but the pixel limits); when it is set, it is a hard bound too.
+  std::uint64_t transform_alone_bytes = 0;
   std::uint64_t write_behind_bytes = 64ULL << 20;  // WRITE_BEHIND_BYTES: storage writes waiting
   int storage_concurrency = 4;                    // STORAGE_CONCURRENCY: threads reading the storage tier
   int avif_speed = 5;                             // AVIF_SPEED: aom speed 0..10 (higher: faster, larger)
   int transform_nice = 10;                        // TRANSFORM_NICE: nice increment of transform threads (0..19)
 };
 
-// TRANSFORM_MEMORY_BYTES when unset: what one MAX_INPUT_PIXELS image needs
-// (kTransformBytesPerPixel per pixel) and 8 MiB, at least 64 MiB. With the
-// contract's defaults (50 MP) that is 208 MiB, which next to the 256 MiB
-// memory tier fits a 512 MB container (README "Memory").
-inline constexpr std::uint64_t kTransformBytesPerPixel = 4;
-std::uint64_t default_transform_memory_bytes(std::uint64_t max_input_pixels);
 
 using EnvGetter = std::function<std::optional<std::string>(std::string_view)>;
 

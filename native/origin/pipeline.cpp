@@ -25,25 +25,6 @@ std::shared_ptr<StoredImage> image_from(const Store::Hit& hit) {
 
 }  // namespace
 
-std::uint64_t estimate_transform_bytes(const SourceInfo& info, std::uint64_t source_bytes,
-                                       const NormalizedParams& params) {
-  constexpr std::uint64_t kFixed = 1ULL << 20;  // codec state, row buffers
-  // Passed through unchanged (SVG, animations): the source and one copy.
-  if (info.format == ImageFormat::Svg || info.animated) return 2 * source_bytes + kFixed;
-  const auto w = static_cast<std::uint64_t>(std::max(1, info.width));
-  const auto h = static_cast<std::uint64_t>(std::max(1, info.height));
-  // The output, never larger than the source (no enlarging); one side given:
-  // the other follows the aspect ratio.
-  double sx = params.w ? std::min(1.0, static_cast<double>(*params.w) / static_cast<double>(w)) : 1.0;
-  double sy = params.h ? std::min(1.0, static_cast<double>(*params.h) / static_cast<double>(h)) : 1.0;
-  if (params.w && !params.h) sy = sx;
-  if (params.h && !params.w) sx = sy;
-  const auto out_pixels =
-      static_cast<std::uint64_t>(std::ceil(static_cast<double>(w) * sx) * std::ceil(static_cast<double>(h) * sy));
-  // Decoded source + resized image + canvas/encoder copy of the output.
-  return source_bytes + w * h * kTransformBytesPerPixel + out_pixels * 8 + kFixed;
-}
-
 struct ImagePipeline::Flight {
   std::shared_ptr<const ImageRequest> request;
   FlightId id = 0;
@@ -66,7 +47,8 @@ ImagePipeline::ImagePipeline(const Config& config, Metrics& metrics, MemoryCache
       writes_(writes),
       storage_pool_(storage_pool),
       transform_pool_(transform_pool),
-      budget_(config.transform_memory_bytes),
+      budget_(config.transform_memory_bytes,
+              config.transform_alone_bytes == 0 ? UINT64_MAX : config.transform_alone_bytes),
       variant_cap_(static_cast<std::size_t>(config.max_variants_per_source)),
       cache_control_(image_cache_control(config.cache_ttl_seconds)),
       flights_(config.follower_timeout_ms, config.coalescing) {}
@@ -212,14 +194,18 @@ void ImagePipeline::step_admit(const FlightPtr& f, const Source& source) {
     finish(f, info.error());
     return;
   }
-  const std::uint64_t need = estimate_transform_bytes(*info, source.bytes->size(), f->request->params);
-  if (need > budget_.capacity()) {
+  const std::uint64_t peak =
+      estimate_transform_bytes(*source.bytes, *info, f->request->params, f->request->choice);
+  if (peak > budget_.alone_limit()) {
     finish(f, make_error(ErrorCode::TooManyPixels,
-                         "transforming this image needs about " + std::to_string(need >> 20) +
-                             " MiB, more than TRANSFORM_MEMORY_BYTES (" + std::to_string(budget_.capacity() >> 20) +
+                         "transforming this image needs about " + std::to_string(peak >> 20) +
+                             " MiB, more than TRANSFORM_MEMORY_BYTES (" + std::to_string(budget_.alone_limit() >> 20) +
                              " MiB)"));
     return;
   }
+  // A downloaded source is charged already (as a download, until this
+  // transform is done with it): charge the rest.
+  const std::uint64_t need = peak - (source.charge ? std::min(peak, source.bytes->size()) : 0);
   // Waits (on this fetch thread) for running transforms and downloads to
   // release enough, up to the flight's deadline: a burst of big new images is
   // served in turn rather than refused.

@@ -53,12 +53,6 @@ struct Served {
   Tier leader = Tier::Origin;
 };
 
-// Peak bytes a transform of this source may need, from its header alone
-// (before decoding): the source, the decoded pixels
-// (kTransformBytesPerPixel each) and the output's buffers.
-std::uint64_t estimate_transform_bytes(const SourceInfo& info, std::uint64_t source_bytes,
-                                       const NormalizedParams& params);
-
 class ImagePipeline {
  public:
   using Done = std::function<void(const Result<Served>&)>;

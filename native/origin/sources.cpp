@@ -64,7 +64,7 @@ void Sources::get(const std::string& workspace, const std::string& id, std::int6
   // caches when the request arrived, all missed, and does the whole work.
   if (config_.coalescing) {
     if (auto stored = read_stored(shash)) {
-      done(Source{stored->bytes, stored->meta});
+      done(Source{stored->bytes, stored->meta, nullptr});
       return;
     }
   }
@@ -75,7 +75,7 @@ void Sources::get(const std::string& workspace, const std::string& id, std::int6
     Result<Source> result = make_error(ErrorCode::Internal, "source not resolved");
     auto lead = [&] {
       std::optional<Store::Hit> stored = config_.coalescing ? read_stored(shash) : std::nullopt;
-      result = stored ? Result<Source>(Source{stored->bytes, stored->meta})
+      result = stored ? Result<Source>(Source{stored->bytes, stored->meta, nullptr})
                       : fetch(workspace, id, deadline_ms, offered.get());
       flights_.finish(flight, result);  // this process's followers first; the fleet's once the write landed
     };
@@ -85,7 +85,7 @@ void Sources::get(const std::string& workspace, const std::string& id, std::int6
         // write to the shared store wakes us (fleet.h).
         const auto followed = [&] {
           auto stored = read_stored(shash);
-          if (stored) result = Source{stored->bytes, stored->meta};
+          if (stored) result = Source{stored->bytes, stored->meta, nullptr};
           return stored.has_value();
         };
         if (fleet_->run(skey, shash, deadline_ms, followed, lead) == FleetLeases::Outcome::Followed) {
@@ -111,7 +111,8 @@ ReserveBody Sources::reserve_into(ByteBudget::Lease& lease, std::int64_t deadlin
     // Waits for room (transforms and other downloads ending) until the
     // deadline; the transfer is paused meanwhile.
     lease = download_budget_->acquire_until(
-        bytes, std::chrono::steady_clock::time_point(std::chrono::milliseconds(deadline_ms)));
+        bytes, std::chrono::steady_clock::time_point(std::chrono::milliseconds(deadline_ms)),
+        ByteBudget::Kind::Download);
     if (!lease) metrics_.overloaded("download_memory");
     return static_cast<bool>(lease);
   };
@@ -158,7 +159,7 @@ Result<Source> Sources::fetch(const std::string& workspace, const std::string& i
     entry = std::move(*fresh);
   }
   std::shared_ptr<Bytes> body;
-  ByteBudget::Lease download_charge;  // held until the bytes go to the transform's own charge
+  ByteBudget::Lease download_charge;  // goes with the source to its transforms
   for (;;) {
     const std::int64_t left = deadline_ms - steady_ms();
     if (left <= 0) return make_error(ErrorCode::UpstreamTimeout, "no time left to download the image");
@@ -208,7 +209,9 @@ Result<Source> Sources::fetch(const std::string& workspace, const std::string& i
     writes_.write(cache_key_hash(skey), meta, bytes, "source",
                   [this, skey, generation] { return generations_.current(skey) == generation; });
   }
-  return Source{std::move(bytes), std::move(meta)};
+  std::shared_ptr<const ByteBudget::Lease> charge;
+  if (download_charge) charge = std::make_shared<const ByteBudget::Lease>(std::move(download_charge));
+  return Source{std::move(bytes), std::move(meta), std::move(charge)};
 }
 
 // ---------------------------------------------------------------- revalidation

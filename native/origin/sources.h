@@ -40,6 +40,10 @@ namespace nic::origin {
 struct Source {
   SharedBytes bytes;
   EntryMeta meta;
+  // A downloaded source stays charged to the byte budget (as a download)
+  // until its last holder, the transform that needs it, is done with it.
+  // Empty for a source read from storage.
+  std::shared_ptr<const ByteBudget::Lease> charge;
 };
 
 // A signed URL a /api/v1/proxy caller offered for one request: tried when

@@ -46,6 +46,15 @@ struct TransformOutput {
 // TOO_MANY_PIXELS above the limit.
 Result<SourceInfo> probe_image(std::span<const std::uint8_t> source, const TransformLimits& limits);
 
+// Peak bytes transform_image(source, params, choice) will hold, from the
+// header alone (memory_estimate.cpp): the source, the whole frames some
+// decoders keep (a progressive JPEG's coefficients, WebP, AVIF, interlaced
+// PNG, GIF), the resampler's rows, the output's copies and its encoder. An
+// upper bound (tested against real peaks); the origin charges it to its byte
+// budget before the transform starts.
+std::uint64_t estimate_transform_bytes(std::span<const std::uint8_t> source, const SourceInfo& info,
+                                       const NormalizedParams& params, FormatChoice choice);
+
 // Thread-safe; CPU-bound (the origin runs it on its transform pool).
 Result<TransformOutput> transform_image(std::span<const std::uint8_t> source,
                                         const NormalizedParams& params, FormatChoice choice,

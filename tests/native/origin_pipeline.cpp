@@ -92,7 +92,7 @@ class FakeSources final : public SourceProvider {
     meta.key = nic::source_key(id);
     meta.content_type = "image/png";
     meta.size = bytes.size();
-    done(Source{std::make_shared<const Bytes>(bytes.begin(), bytes.end()), meta});
+    done(Source{std::make_shared<const Bytes>(bytes.begin(), bytes.end()), meta, nullptr});
   }
   void maybe_revalidate(const std::string&, const std::string&) override {}
 };
@@ -111,10 +111,12 @@ struct Rig {
   std::unique_ptr<WriteBehind> writes;
   std::unique_ptr<ImagePipeline> pipeline;
 
-  explicit Rig(std::uint64_t budget = 256ULL << 20, std::int64_t follower_timeout_ms = 20000) {
+  explicit Rig(std::uint64_t budget = 256ULL << 20, std::int64_t follower_timeout_ms = 20000,
+               std::uint64_t alone_limit = 0) {
     config.follower_timeout_ms = follower_timeout_ms;
     config.upstream_timeout_ms = 100;
     config.transform_memory_bytes = budget;
+    config.transform_alone_bytes = alone_limit;
     auto opened = DiskStore::open(dir.path.string(), 0);
     REQUIRE(opened.ok());
     store = std::move(*opened);
@@ -342,13 +344,14 @@ TEST_CASE("work pool: a nice increment lowers its threads' priority, not the cal
 }
 
 TEST_CASE("pipeline: the transform byte budget makes work wait its turn, never overcommits", "[origin][pipeline]") {
-  // 200x150 PNG at w=64: source + 200*150*4 + out + 1 MiB.
+  // 200x150 PNG at w=64: the source, its inflated rows, the output, fixed costs.
   Rig probe_rig;
   const auto info = nic::probe_image(probe_rig.sources.bytes, {});
   REQUIRE(info.ok());
-  const auto one = estimate_transform_bytes(*info, probe_rig.sources.bytes.size(),
-                                            probe_rig.request(id_of(7), "w=64")->params);
-  CHECK(one > 200u * 150 * 4);
+  const auto probe_request = probe_rig.request(id_of(7), "w=64");
+  const auto one = nic::estimate_transform_bytes(probe_rig.sources.bytes, *info, probe_request->params,
+                                                 probe_request->choice);
+  CHECK(one > 200u * 150 * 3);
   Rig rig(one + one / 2);  // room for one at a time
   Gate gate;
   std::atomic<int> held{0};
@@ -395,13 +398,24 @@ TEST_CASE("pipeline: the transform byte budget makes work wait its turn, never o
     CHECK(tight.transforms() <= 1);
   }
 
-  SECTION("an image that alone needs more than the budget is 422 TOO_MANY_PIXELS") {
-    Rig small(4ULL << 20);
+  SECTION("a set TRANSFORM_MEMORY_BYTES is a hard bound: an image that alone needs more is 422 TOO_MANY_PIXELS") {
+    Rig small(4ULL << 20, 20000, 4ULL << 20);
     small.sources.bytes = gradient_png(1200, 1000);
     auto r = small.run(small.request(id_of(10), "w=64")).get();
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == ErrorCode::TooManyPixels);
     CHECK(small.transforms() == 0);
+  }
+
+  SECTION("by default an image that alone needs more than the budget runs by itself") {
+    Rig small(4ULL << 20);
+    small.sources.bytes = gradient_png(1200, 1000);
+    auto r = small.run(small.request(id_of(10), "w=64")).get();
+    REQUIRE(r.ok());
+    CHECK(small.transforms() == 1);
+    CHECK(small.pipeline->budget().peak() > small.pipeline->budget().capacity());
+    small.transform_pool->stop();  // the job (holding the charge) is gone
+    CHECK(small.pipeline->budget().in_use() == 0);
   }
 }
 

@@ -204,6 +204,53 @@ class Fleet(unittest.TestCase):
                     if r.status == 503:
                         self.assertEqual(r.json()["error"]["code"], "OVERLOADED")
 
+    def test_a_leader_killed_mid_flight_is_taken_over(self):
+        # Instance A leads an image (its download is slow); instance B's readers
+        # of the same image follow A's lease. A is SIGKILLed mid-download: its
+        # leases stop being renewed and expire (10 s), B takes them over, makes
+        # the image itself and answers every reader 200. Nothing of A's is left:
+        # no lease in Redis, no partial object in S3.
+        import signal
+        ws, block, _, name = FAKES.image(h.png(800, 600))
+        FAKES.faults(s3={"latency_ms": 1500})
+        a, b = self.fleet(redis=True, n=2)
+        target = f"/img/{ws}/{block}/{name}?w=320"
+        lost = []
+
+        def lead_request():
+            try:
+                lost.append(a.get(target))
+            except OSError as e:  # the connection dies with A
+                lost.append(e)
+
+        lead = threading.Thread(target=lead_request)
+        lead.start()
+        self.assertTrue(h.wait_until(lambda: FAKES.counters()["s3_requests"] >= 1, timeout=30, step=0.01))
+        replies = [None] * 10
+
+        def read(i):
+            replies[i] = b.get(target)
+
+        readers = [threading.Thread(target=read, args=(i,)) for i in range(10)]
+        for t in readers:
+            t.start()
+        # B's readers are waiting on A's lease (B asked Redis, found it held).
+        self.assertTrue(h.wait_until(lambda: self.redis.command("KEYS", "nic:lease:*") != "*0", timeout=5))
+        time.sleep(0.3)
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(timeout=10)
+        for t in readers:
+            t.join(timeout=60)
+        lead.join(timeout=10)
+        self.assertIsInstance(lost[0], OSError, "A's own reader lost its connection")
+        self.assert_all_ok(replies, ("png", 320, 240))
+        self.assertGreaterEqual(total([b], "nic_fleet_leases_total", 'outcome="takeover"'), 1)
+        self.assertEqual(total([b], "nic_transforms_total"), 1)
+        self.assertEqual(total([b], "nic_storage_writes_total", 'kind="variant"'), 1)
+        self.assertEqual(FAKES.counters()["notion_calls"], 2, "A's call, then B's after the takeover")
+        self.assertEqual(self.redis.command("KEYS", "nic:lease:*"), "*0")
+        self.assertEqual(GATE.rejected, [])
+
     def test_redis_killed_in_the_middle_of_a_herd(self):
         ws, block, _, name = FAKES.image(h.png(800, 600))
         FAKES.faults(s3={"latency_ms": 500})

@@ -24,8 +24,17 @@
 //   38.40 dB on, Sharp 8820 B / 38.42 dB).
 // - grey images are written 4:0:0 (monochrome): no chroma planes to code.
 // - threads: as many as the caller says are idle (transform.cpp: the cores
-//   not busy with other transforms); aom then encodes superblock rows in
-//   parallel (row-mt). The bytes move by ~0.1% with the thread count.
+//   not busy with other transforms), but never fewer than two aom workers.
+//   aom encodes superblock rows in parallel (row-mt) only with two or more
+//   workers, and row-mt changes the bitstream (each superblock row starts
+//   from entropy contexts averaged with the row above instead of continuing
+//   the previous row): with one worker LadyBird q50 was 8820 B, with 2, 3, 4
+//   or 8 workers 8862 B, so the bytes (and ETags) depended on how busy the
+//   machine was. With at least two workers the output is the row-mt one for
+//   every thread count; one tile always (libavif's default), so nothing else
+//   depends on the threads. A second worker on a busy machine costs no
+//   measurable CPU (LadyBird 0.55-0.58 s either way; aom's row sync waits on
+//   a condition variable, it does not spin). Test: transform_avif.cpp.
 // - speed: AVIF_SPEED (default 5); the bytes each faster speed costs are in
 //   bench/README.md.
 // - quality q (1..100) maps linearly onto aom's quantizer 0..63:
@@ -67,6 +76,9 @@ struct RWDataDeleter {
   }
 };
 using RWDataPtr = std::unique_ptr<avifRWData, RWDataDeleter>;
+
+// See "threads" above: fewer workers would select a different bitstream.
+constexpr int kMinAomThreads = 2;
 
 Error avif_error(const char* what, avifResult rc) {
   return corrupt(std::string("AVIF: ") + what + ": " + avifResultToString(rc));
@@ -178,7 +190,7 @@ Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality, c
   EncoderPtr enc(avifEncoderCreate());
   if (!enc) return make_error(ErrorCode::Internal, "AVIF encoder: out of memory");
   enc->codecChoice = AVIF_CODEC_CHOICE_AOM;
-  enc->maxThreads = options.threads < 1 ? 1 : options.threads;
+  enc->maxThreads = options.threads < kMinAomThreads ? kMinAomThreads : options.threads;
   enc->speed = options.speed < AVIF_SPEED_SLOWEST ? AVIF_SPEED_SLOWEST
                : options.speed > AVIF_SPEED_FASTEST ? AVIF_SPEED_FASTEST
                                                     : options.speed;

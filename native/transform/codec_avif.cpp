@@ -24,8 +24,17 @@
 //   38.40 dB on, Sharp 8820 B / 38.42 dB).
 // - grey images are written 4:0:0 (monochrome): no chroma planes to code.
 // - threads: as many as the caller says are idle (transform.cpp: the cores
-//   not busy with other transforms); aom then encodes superblock rows in
-//   parallel (row-mt). The bytes move by ~0.1% with the thread count.
+//   not busy with other transforms), but never fewer than two aom workers.
+//   aom encodes superblock rows in parallel (row-mt) only with two or more
+//   workers, and row-mt changes the bitstream (each superblock row starts
+//   from entropy contexts averaged with the row above instead of continuing
+//   the previous row): with one worker LadyBird q50 was 8820 B, with 2, 3, 4
+//   or 8 workers 8862 B, so the bytes (and ETags) depended on how busy the
+//   machine was. With at least two workers the output is the row-mt one for
+//   every thread count; one tile always (libavif's default), so nothing else
+//   depends on the threads. A second worker on a busy machine costs no
+//   measurable CPU (LadyBird 0.55-0.58 s either way; aom's row sync waits on
+//   a condition variable, it does not spin). Test: transform_avif.cpp.
 // - speed: AVIF_SPEED (default 5); the bytes each faster speed costs are in
 //   bench/README.md.
 // - quality q (1..100) maps linearly onto aom's quantizer 0..63:
@@ -68,6 +77,9 @@ struct RWDataDeleter {
 };
 using RWDataPtr = std::unique_ptr<avifRWData, RWDataDeleter>;
 
+// See "threads" above: fewer workers would select a different bitstream.
+constexpr int kMinAomThreads = 2;
+
 Error avif_error(const char* what, avifResult rc) {
   return corrupt(std::string("AVIF: ") + what + ": " + avifResultToString(rc));
 }
@@ -96,6 +108,35 @@ Result<DecoderPtr> open_decoder(Bytes data) {
   if (rc == AVIF_RESULT_OK) rc = avifDecoderParse(dec.get());
   if (rc != AVIF_RESULT_OK) return avif_error("header", rc);
   return dec;
+}
+
+// Fully transparent pixels show nothing, whatever their colour, but aom codes
+// that colour like any other. After resizing they are black (the resampler
+// un-premultiplies alpha 0 to 0), so a soft shape over transparency has a hard
+// black edge under it in the colour planes. They are given the mean colour of
+// the visible pixels (alpha-weighted) instead: on the corpus's three alpha
+// images (issue 13), bytes at equal SSIM against Sharp's went from 1.15 / 1.04
+// / 1.03 (Arc-Colors-Transparent-Wallpaper, gen-cutout, Stripes) to 0.79 /
+// 1.09 / 1.03. Extending each row's last visible colour (streaks: cutout
+// 1.21) and a pull-push fill from a pyramid of block means (cutout 1.19) were
+// worse.
+Image fill_transparent(const Image& image) {
+  Image filled = image;
+  std::uint64_t sum[3] = {0, 0, 0}, weight = 0;
+  const std::size_t n = filled.pixels.size();
+  std::uint8_t* p = filled.pixels.data();
+  for (std::size_t i = 0; i < n; i += 4) {
+    const unsigned a = p[i + 3];
+    for (int c = 0; c < 3; ++c) sum[c] += static_cast<std::uint64_t>(a) * p[i + c];
+    weight += a;
+  }
+  if (weight == 0) return filled;
+  std::uint8_t mean[3];
+  for (int c = 0; c < 3; ++c) mean[c] = static_cast<std::uint8_t>((sum[c] + weight / 2) / weight);
+  for (std::size_t i = 0; i < n; i += 4) {
+    if (p[i + 3] == 0) std::memcpy(p + i, mean, 3);
+  }
+  return filled;
 }
 
 }  // namespace
@@ -164,12 +205,14 @@ Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality, c
   img->transferCharacteristics = AVIF_TRANSFER_CHARACTERISTICS_SRGB;
   img->matrixCoefficients = AVIF_MATRIX_COEFFICIENTS_BT601;
 
+  const Image filled = image.alpha ? fill_transparent(image) : Image{};
+  const Image& source = image.alpha ? filled : image;
   avifRGBImage rgb;
   avifRGBImageSetDefaults(&rgb, img.get());
   rgb.format = AVIF_RGB_FORMAT_RGBA;
   rgb.depth = 8;
   rgb.ignoreAlpha = image.alpha ? AVIF_FALSE : AVIF_TRUE;
-  rgb.pixels = const_cast<std::uint8_t*>(image.pixels.data());  // read only
+  rgb.pixels = const_cast<std::uint8_t*>(source.pixels.data());  // read only
   rgb.rowBytes = static_cast<std::uint32_t>(image.width) * 4;
   if (const avifResult rc = avifImageRGBToYUV(img.get(), &rgb); rc != AVIF_RESULT_OK) {
     return make_error(ErrorCode::Internal, std::string("AVIF encoder: ") + avifResultToString(rc));
@@ -178,7 +221,7 @@ Result<std::vector<std::uint8_t>> encode_avif(const Image& image, int quality, c
   EncoderPtr enc(avifEncoderCreate());
   if (!enc) return make_error(ErrorCode::Internal, "AVIF encoder: out of memory");
   enc->codecChoice = AVIF_CODEC_CHOICE_AOM;
-  enc->maxThreads = options.threads < 1 ? 1 : options.threads;
+  enc->maxThreads = options.threads < kMinAomThreads ? kMinAomThreads : options.threads;
   enc->speed = options.speed < AVIF_SPEED_SLOWEST ? AVIF_SPEED_SLOWEST
                : options.speed > AVIF_SPEED_FASTEST ? AVIF_SPEED_FASTEST
                                                     : options.speed;

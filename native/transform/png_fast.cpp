@@ -1,15 +1,13 @@
 #include "png_fast.h"
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 
 #include <libdeflate.h>
+
+#include "big_buffer.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -243,35 +241,6 @@ bool png_unfilter(std::uint8_t filter, std::uint8_t* row, const std::uint8_t* pr
   return true;
 }
 
-// The inflated image data of a big PNG (a 2560x1600 RGBA is 16 MB) in
-// transparent huge pages where the kernel offers them (madvise mode): every
-// transform touches it fresh, and 4 KB pages cost one fault each.
-class BigBuffer {
- public:
-  explicit BigBuffer(std::size_t size) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    constexpr std::size_t kHuge = std::size_t{2} << 20;
-    if (size >= 2 * kHuge) {
-      void* p = nullptr;
-      if (posix_memalign(&p, kHuge, size) == 0) {
-        madvise(p, size, MADV_HUGEPAGE);  // advice only: a refusal leaves 4 KB pages
-        data_ = static_cast<std::uint8_t*>(p);
-        return;
-      }
-    }
-#endif
-    data_ = static_cast<std::uint8_t*>(std::malloc(size));
-  }
-  ~BigBuffer() { std::free(data_); }
-  BigBuffer(const BigBuffer&) = delete;
-  BigBuffer& operator=(const BigBuffer&) = delete;
-  explicit operator bool() const { return data_ != nullptr; }
-  std::uint8_t* get() const { return data_; }
-
- private:
-  std::uint8_t* data_ = nullptr;
-};
-
 Result<FastPng> decode_png_fast(Bytes data, RowSink& sink) {
   const std::uint8_t* p = data.data();
   const std::size_t size = data.size();
@@ -380,7 +349,8 @@ Result<FastPng> decode_png_fast(Bytes data, RowSink& sink) {
   const std::size_t stride = static_cast<std::size_t>(l.width) * static_cast<std::size_t>(l.channels);
   const std::size_t filtered = (stride + 1) * l.height;  // < 2^20 * (2^22 + 1): fits
 
-  // Not zeroed: libdeflate fills all of it or the decode is refused.
+  // Not zeroed: libdeflate fills all of it or the decode is refused. Huge
+  // pages (big_buffer.h): a 2560x1600 RGBA PNG inflates to 16 MB.
   BigBuffer raw_buffer(filtered);
   if (!raw_buffer) return make_error(ErrorCode::Internal, "PNG: out of memory");
   std::uint8_t* const raw = raw_buffer.get();

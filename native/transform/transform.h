@@ -22,7 +22,8 @@ struct TransformLimits {
   int avif_speed = 5;
   // Encoder threads (AVIF): 0 = the cores not busy with other transforms of
   // this process (a lone cold request gets them all); n > 0 = at most n. The
-  // benchmark sets 1 to compare single-threaded CPU cost.
+  // benchmark sets 1 to compare single-threaded CPU cost. The encoded bytes
+  // never depend on it (codec_avif.cpp: aom always gets two or more workers).
   int max_threads = 0;
 };
 

@@ -6,7 +6,9 @@
 // renames, two writers of one hash (two processes sharing CACHE_DIR) or a
 // damaged file can pair bytes with another write's sidecar, and such an entry
 // is a miss (and removed), never served with the wrong ETag or type. (A file
-// version, inode and mtime, that passed is not hashed again.) An entry
+// version that passed, its device, inode, size, mtime and ctime, is not hashed
+// again: any write changes the ctime, which no one can set back; and
+// read_verified serves only such versions, from the I/O threads.) An entry
 // whose key does not hash to its file name is never indexed. The index is
 // rebuilt from the sidecars at start-up, which is also when orphans are swept:
 // temporary files, data without a sidecar, sidecars without data, and sidecars
@@ -44,6 +46,7 @@ class DiskStore final : public Store {
   static Result<std::unique_ptr<DiskStore>> open(std::string dir, std::uint64_t max_bytes);
 
   std::optional<Hit> read(const std::string& hash) override;
+  std::optional<Hit> read_verified(const std::string& hash, std::uint64_t max_bytes) override;
   std::optional<EntryMeta> meta(const std::string& hash) override;
   Status write(const std::string& hash, EntryMeta meta, std::span<const std::uint8_t> bytes) override;
   // Rewrites only the sidecar (e.g. a source confirmed unchanged).
@@ -68,12 +71,19 @@ class DiskStore final : public Store {
   void evict_locked(std::vector<std::string>& victims);
   void forget_locked(const std::string& hash);
 
-  // The data file last checked against the hash: (inode, mtime in ns).
+  // The data file last checked against the hash. The ctime moves on every
+  // write to the file (utimes cannot set it back), so a damaged or rewritten
+  // file is a new version even when its size and mtime are restored.
   struct FileVersion {
+    std::uint64_t device = 0;
     std::uint64_t inode = 0;
+    std::uint64_t size = 0;
     std::int64_t mtime_ns = -1;
+    std::int64_t ctime_ns = -1;
     bool operator==(const FileVersion&) const = default;
   };
+  // Opens the entry's data file; on success `version` describes what was opened.
+  int open_data(const std::string& hash, std::uint64_t size, FileVersion& version) const;
   struct Item {
     EntryMeta meta;
     std::string sha256;  // of the bytes, from the sidecar

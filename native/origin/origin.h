@@ -68,6 +68,10 @@ class Origin {
   // `offered`: the URL a /api/v1/proxy caller gave (proxy requests are not
   // counted by RATE_LIMIT_IMAGE_MISS: the proxy has its own limits).
   void handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> request, OfferedUrl offered = nullptr);
+  // Stored files up to this size may be read on an I/O thread (page-cache
+  // reads of a few microseconds); larger ones go through the storage pool.
+  static constexpr std::uint64_t kInlineReadMaxBytes = 256 * 1024;
+  bool serve_stored_inline(const Ctx& ctx, const ImageRequest& request);
   void respond_error(const Ctx& ctx, const Error& error, std::int64_t retry_after = 1);
   void finish(const Ctx& ctx, Response response);
   bool check_rate(const Ctx& ctx, RateLimiter& limiter);

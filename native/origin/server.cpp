@@ -10,6 +10,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <pthread.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -229,6 +230,16 @@ class Session : public std::enable_shared_from_this<Session> {
         self->send(std::move(response));
       });
     });
+    // Not answered at once (a miss, a follower of a herd): what was parsed has
+    // been copied out, so the parser's fields and an empty read buffer are
+    // freed while the connection waits (~1 KB each of thousands of waiters).
+    // The next read makes them anew.
+    if (awaiting_reply_) release_read_state();
+  }
+
+  void release_read_state() {
+    parser_.reset();
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
   }
 
   // Who the client is, for rate limits: the edge's X-Client-IP when the
@@ -545,7 +556,14 @@ int run_server(Origin& origin, const Config& config) {
 
   std::vector<std::thread> pool;
   pool.reserve(static_cast<std::size_t>(threads - 1));
-  for (int i = 1; i < threads; ++i) pool.emplace_back([loop = loops[static_cast<std::size_t>(i)].get()] { loop->run(); });
+  // Loop 0 (with the acceptor) runs on the main thread, which keeps the
+  // process's name; the others are named "nic-io-N" for top, perf and /proc.
+  for (int i = 1; i < threads; ++i) {
+    pool.emplace_back([loop = loops[static_cast<std::size_t>(i)].get(), i] {
+      pthread_setname_np(pthread_self(), ("nic-io-" + std::to_string(i)).c_str());
+      loop->run();
+    });
+  }
   ioc.run();
   for (auto& t : pool) t.join();
   // Past the deadline, what was queued since is dropped too; jobs still

@@ -265,41 +265,67 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_.draining.load() || state_.connections.load() >= state_.max_connections) keep_alive_ = false;
     // The head is serialised into one buffer here and sent with the shared
     // body in a single gather write: cheaper than a field-by-field serializer
-    // on the hot path (cache hits), and the body is never copied.
+    // on the hot path (cache hits), and the body is never copied. The buffer
+    // is this thread's: most answers go out whole at once (below), so a
+    // connection keeps no head of its own between requests.
+    thread_local std::string head;
     const std::uint64_t length = r.body ? r.body->size() : 0;
-    head_.clear();
-    head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    head_ += std::to_string(r.status);
-    head_ += ' ';
-    head_ += http::obsolete_reason(static_cast<http::status>(r.status));
-    head_ += "\r\nServer: nic-origin/" NIC_VERSION "\r\n";
+    head.clear();
+    head += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    head += std::to_string(r.status);
+    head += ' ';
+    head += http::obsolete_reason(static_cast<http::status>(r.status));
+    head += "\r\nServer: nic-origin/" NIC_VERSION "\r\n";
     for (const auto& [name, value] : r.headers) {
-      head_ += name;
-      head_ += ": ";
-      head_ += value;
-      head_ += "\r\n";
+      head += name;
+      head += ": ";
+      head += value;
+      head += "\r\n";
     }
-    head_ += r.preformatted;  // valid: r.keep holds its owner until r goes
+    head += r.preformatted;  // valid: r.keep holds its owner until r goes
     if (!r.no_body) {
-      head_ += "Content-Length: ";
-      head_ += std::to_string(length);
-      head_ += "\r\n";
+      head += "Content-Length: ";
+      head += std::to_string(length);
+      head += "\r\n";
     }
     if (!keep_alive_) {
-      head_ += "Connection: close\r\n";
+      head += "Connection: close\r\n";
     } else if (version_ == 10) {
-      head_ += "Connection: keep-alive\r\n";
+      head += "Connection: keep-alive\r\n";
     }
-    head_ += "\r\n";
-    body_ = (r.head || r.no_body) ? nullptr : std::move(r.body);
-    std::array<net::const_buffer, 2> buffers{net::buffer(head_),
-                                             body_ ? net::buffer(body_->data(), body_->size()) : net::const_buffer()};
+    head += "\r\n";
+    SharedBytes body = (r.head || r.no_body) ? nullptr : std::move(r.body);
+    const std::size_t body_size = body ? body->size() : 0;
+    // One non-blocking sendmsg now (the socket is in non-blocking mode): an
+    // answer that fits the socket buffer, a hit's usually, needs no
+    // asynchronous write, no timer and no trip through the event loop.
+    beast::error_code ec;
+    const std::size_t sent = stream_.socket().write_some(
+        std::array<net::const_buffer, 2>{net::buffer(head),
+                                         body ? net::buffer(body->data(), body_size) : net::const_buffer()},
+        ec);
+    if (ec && ec != net::error::would_block && ec != net::error::try_again) {
+      on_write(ec, 0);
+      return;
+    }
+    if (!ec && sent == head.size() + body_size) {
+      on_write(ec, sent);
+      return;
+    }
+    // The rest waits for the socket: keep what is left of the head, and the body.
+    const std::size_t head_sent = std::min(sent, head.size());
+    head_.assign(head, head_sent);
+    body_ = std::move(body);
+    const std::size_t body_sent = sent - head_sent;
+    std::array<net::const_buffer, 2> rest{
+        net::buffer(head_), body_ ? net::buffer(body_->data() + body_sent, body_size - body_sent) : net::const_buffer()};
     stream_.expires_after(kWriteTimeout);
-    net::async_write(stream_, buffers, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    net::async_write(stream_, rest, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
     body_.reset();
+    if (!head_.empty()) std::string().swap(head_);
     state_.active.fetch_sub(1);
     if (ec || !keep_alive_) {
       do_close();
@@ -328,7 +354,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::string head_;
+  std::string head_;  // what an unfinished write still has to send of the head
   SharedBytes body_;  // kept alive until the write completes
   Origin& origin_;
   ServerState& state_;
@@ -396,6 +422,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
       backoff_ = std::chrono::milliseconds(0);
       beast::error_code opt_ec;
       socket.set_option(tcp::no_delay(true), opt_ec);
+      socket.non_blocking(true, opt_ec);  // Session::send writes at once without ever blocking
       std::make_shared<Session>(std::move(socket), origin_, state_)->run();
       maybe_resume();
       return;

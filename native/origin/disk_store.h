@@ -16,6 +16,8 @@
 // recently used entries.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -84,11 +86,18 @@ class DiskStore final : public Store {
   };
   // Opens the entry's data file; on success `version` describes what was opened.
   int open_data(const std::string& hash, std::uint64_t size, FileVersion& version) const;
+  static FileVersion version_of(const struct stat& st);
+  // A verified version's data file kept open for read_verified (fstat + pread
+  // instead of open + fstat + pread + close), at most kMaxOpenFiles of them.
+  using OpenFile = std::shared_ptr<const int>;  // the descriptor; closed with the last holder
+  static constexpr std::size_t kMaxOpenFiles = 64;
+  void drop_open_file_locked(const std::string& hash, const OpenFile& file);
   struct Item {
     EntryMeta meta;
     std::string sha256;  // of the bytes, from the sidecar
     std::list<std::string>::iterator lru;
     FileVersion verified;
+    OpenFile open;  // the verified version's file, or null
   };
   std::string dir_;
   std::uint64_t max_bytes_;
@@ -97,6 +106,7 @@ class DiskStore final : public Store {
   std::list<std::string> lru_;  // front = most recent
   DiskStoreStats stats_;
   std::uint64_t tmp_counter_ = 0;
+  std::size_t open_files_ = 0;  // items holding an OpenFile
 };
 
 }  // namespace nic::origin

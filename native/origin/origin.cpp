@@ -366,7 +366,13 @@ bool Origin::serve_stored_inline(const Ctx& ctx, const ImageRequest& ireq) {
     if (generations_.current(skey) != generation) memory_.erase(ireq.key_hash);
   }
   // What is stored is served meanwhile, whatever the check finds (stale-if-error).
-  sources_->maybe_revalidate(ireq.image.workspace, ireq.image.id);
+  // Like a memory hit, at most once a second per source (a slot shared by two
+  // sources only delays one's check by a second); the check hashes the source key.
+  auto& next_check = source_checks_[std::hash<std::string>{}(ireq.image.id) % source_checks_.size()];
+  if (const std::int64_t now = unix_now(); next_check.load(std::memory_order_relaxed) <= now) {
+    next_check.store(now + 1, std::memory_order_relaxed);
+    sources_->maybe_revalidate(ireq.image.workspace, ireq.image.id);
+  }
   metrics_.cache_hit("storage");
   metrics_.storage_inline_read();
   finish(ctx, image_response(ctx->req, ireq, image, Delivery{Tier::Storage, Tier::Storage, ireq.vary_accept},

@@ -6,6 +6,7 @@
 // and responses.h a leaf used by all.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -88,6 +89,8 @@ class Origin {
   std::int64_t started_unix_ = 0;
   std::string image_cache_control_;
   RequestMemo prepared_{4096};
+  // Storage hits read on the I/O thread: when each source's age was last looked at, by slot.
+  std::array<std::atomic<std::int64_t>, 1024> source_checks_{};
   // ~Origin stops (joins) every pool first; only then are these destroyed.
   std::unique_ptr<WorkPool> storage_pool_;
   std::unique_ptr<WorkPool> fetch_pool_;

@@ -315,18 +315,31 @@ TEST_CASE("disk store: read_verified serves only the small file version read() h
   TempDir dir;
   const std::string key = "v1/ws/id/small.png?fmt=webp&w=64";
   const std::string hash = nic::cache_key_hash(key);
+  const std::string key2 = "v1/ws/id/small.png?fmt=webp&w=32";
+  const std::string hash2 = nic::cache_key_hash(key2);
   auto store = DiskStore::open(dir.path.string(), 0);
   REQUIRE(store.ok());
   auto& s = **store;
   REQUIRE(s.write(hash, meta_for(key), bytes(3000, 4)).ok());
+  REQUIRE(s.write(hash2, meta_for(key2), bytes(1000, 1)).ok());
   const fs::path bin = shard_of(dir.path, hash) / (hash + ".bin");
+  const fs::path bin2 = shard_of(dir.path, hash2) / (hash2 + ".bin");
   CHECK_FALSE(s.read_verified(hash, 1 << 20));  // never hashed
   REQUIRE(s.read(hash));
   // Hashed, but its ctime is too recent to tell a later write in the same
   // clock tick apart: not remembered yet.
   CHECK_FALSE(s.read_verified(hash, 1 << 20));
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
-  REQUIRE(s.read(hash));  // hashed again, now remembered
+  REQUIRE(s.read(hash));  // hashed again, now remembered (and its file kept open)
+  REQUIRE(s.read(hash2));
+  REQUIRE(s.read_verified(hash2, 1 << 20));
+  // Replaced by a rename from outside the store (another process): the file
+  // kept open is no longer the entry's; read() hashes the new one and drops it.
+  overwrite(bin2.string() + ".other", bytes(1000, 2));
+  fs::rename(bin2.string() + ".other", bin2);
+  CHECK_FALSE(s.read_verified(hash2, 1 << 20));
+  CHECK_FALSE(s.read(hash2));
+  CHECK(s.stats().read_errors == 1);
   auto fast = s.read_verified(hash, 1 << 20);
   REQUIRE(fast);
   CHECK(*fast->bytes == bytes(3000, 4));
@@ -342,7 +355,7 @@ TEST_CASE("disk store: read_verified serves only the small file version read() h
   fs::last_write_time(bin, mtime);
   CHECK_FALSE(s.read_verified(hash, 1 << 20));
   CHECK_FALSE(s.read(hash));
-  CHECK(s.stats().read_errors == 1);
+  CHECK(s.stats().read_errors == 2);
   CHECK_FALSE(fs::exists(bin));
 
   // A new write of the entry starts unverified again.

@@ -644,8 +644,9 @@ def section_hits(r):
         f"`wrk -t2 -c64 -d{r['seconds']}s` against one {r['bytes']}-byte JPEG variant, {r['rounds']} rounds of four back-to-back "
         "runs (origin memory, nginx memory, origin disk, nginx disk); medians. Memory tier: nic-origin's memory LRU "
         "vs nginx with `open_file_cache` (no open/stat per request); disk tier: nic-origin with MEMORY_CACHE_BYTES=0 "
-        "(each hit reads the store's file) vs nginx without `open_file_cache` (open + fstat + sendfile + close per "
-        "request). Both with 2 worker threads/processes, nginx with `sendfile on`, `access_log off`. Response heads: "
+        "(each hit reads the store's file on the I/O thread: fstat + pread of a file kept open once its version was "
+        "hashed, at most 64 such files, so closer to nginx's memory row) vs nginx without `open_file_cache` (open + "
+        "fstat + sendfile + close per request). Both with 2 worker threads/processes, nginx with `sendfile on`, `access_log off`. Response heads: "
         f"nic-origin {r['head'].get('origin', 0)} bytes (its contract headers), nginx {r['head'].get('nginx', 0)} bytes. "
         "*CPU/request*: the server's user + system time over the run (from /proc) divided by the requests wrk "
         f"counted; wrk itself runs on the same 2 cores. Load average {r['load'][0]} at the start, {r['load'][1]} at "
@@ -663,6 +664,10 @@ def section_hits(r):
     lines.append("")
     lines.append("All runs (requests/s): " + "; ".join(
         f"{k} {', '.join(f'{x[0]:.0f}' for x in v)}" for k, v in r["runs"].items()) + ".")
+    lines.append("CPU/request, nic-origin / nginx, per round: " + "; ".join(
+        f"{'memory' if t == 'mem' else 'disk'} " + ", ".join(
+            f"{a[2] / b[2]:.2f}" for a, b in zip(r["runs"][f"origin-{t}"], r["runs"][f"nginx-{t}"]))
+        for t in ("mem", "disk")) + ".")
     for tier in ("mem", "disk"):
         o, n = r["med"][f"origin-{tier}"], r["med"][f"nginx-{tier}"]
         lines.append(f"Target ({'memory' if tier == 'mem' else 'disk'} tier): requests/s >= nginx's and CPU/request <= "

@@ -255,7 +255,7 @@ Status DiskStore::scan() {
   for (auto& f : found) {
     lru_.push_front(f.hash);
     stats_.bytes += f.meta.size;
-    index_[f.hash] = Item{std::move(f.meta), std::move(f.sha256), lru_.begin(), FileVersion{}};
+    index_[f.hash] = Item{std::move(f.meta), std::move(f.sha256), lru_.begin(), FileVersion{}, nullptr};
   }
   stats_.entries = index_.size();
   std::vector<std::string> victims;
@@ -280,6 +280,7 @@ void DiskStore::forget_locked(const std::string& hash) {
   const auto it = index_.find(hash);
   if (it == index_.end()) return;
   stats_.bytes -= it->second.meta.size;
+  if (it->second.open) --open_files_;
   lru_.erase(it->second.lru);
   index_.erase(it);
   stats_.entries = index_.size();
@@ -302,6 +303,42 @@ std::optional<EntryMeta> DiskStore::meta(const std::string& hash) {
   return it->second.meta;
 }
 
+namespace {
+
+// The whole file into a buffer of exactly `size` bytes, or nothing (short, error).
+SharedBytes read_exactly(int fd, std::uint64_t size) {
+  auto bytes = std::make_shared<Bytes>(size);
+  std::size_t done = 0;
+  while (done < bytes->size()) {
+    const ssize_t n = ::pread(fd, bytes->data() + done, bytes->size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return nullptr;
+    done += static_cast<std::size_t>(n);
+  }
+  return bytes;
+}
+
+}  // namespace
+
+int DiskStore::open_data(const std::string& hash, std::uint64_t size, FileVersion& version) const {
+  const std::string p = path(hash, ".bin");
+  Fd f(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (f.fd < 0 || ::fstat(f.fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) != size) {
+    // Gone or replaced underneath us: a miss, never a partial file.
+    return -1;
+  }
+  version = version_of(st);
+  return f.release();
+}
+
+DiskStore::FileVersion DiskStore::version_of(const struct stat& st) {
+  return FileVersion{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                     static_cast<std::uint64_t>(st.st_size),
+                     static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                     static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+}
+
 std::optional<DiskStore::Hit> DiskStore::read(const std::string& hash) {
   EntryMeta meta;
   std::string sha;
@@ -315,43 +352,91 @@ std::optional<DiskStore::Hit> DiskStore::read(const std::string& hash) {
     verified = it->second.verified;
     lru_.splice(lru_.begin(), lru_, it->second.lru);
   }
-  const std::string p = path(hash, ".bin");
-  Fd f(::open(p.c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat st {};
-  if (f.fd < 0 || ::fstat(f.fd, &st) != 0 || static_cast<std::uint64_t>(st.st_size) != meta.size) {
-    // Gone or replaced underneath us: a miss, never a partial file.
-    return std::nullopt;
-  }
-  auto bytes = std::make_shared<Bytes>(meta.size);
-  std::size_t done = 0;
-  while (done < bytes->size()) {
-    const ssize_t n = ::read(f.fd, bytes->data() + done, bytes->size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return std::nullopt;
-    done += static_cast<std::size_t>(n);
-  }
+  FileVersion version;
+  Fd f(open_data(hash, meta.size, version));
+  if (f.fd < 0) return std::nullopt;
+  auto bytes = read_exactly(f.fd, meta.size);
+  if (!bytes) return std::nullopt;
   // The bytes must be the ones this sidecar was written for: its ETag and
   // type describe them. Anything else (another write's data, damage) is a miss.
-  // A file version (inode, mtime) already verified is not hashed again: every
-  // write renames a new inode into place. Only versions whose mtime is at
-  // least 2 s old are remembered, since file times are coarser than writes
-  // (as git does for its "racily clean" entries).
-  const FileVersion version{static_cast<std::uint64_t>(st.st_ino),
-                            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+  // A file version already verified is not hashed again: every write renames
+  // a new inode into place, and a write in place moves the ctime. Only
+  // versions whose ctime is at least 2 s old are remembered, since file times
+  // are coarser than writes (as git does for its "racily clean" entries).
   if (!(version == verified)) {
-    const std::string_view text(reinterpret_cast<const char*>(bytes->data()), bytes->size());
-    if (sha256_hex(text) != sha) {
+    if (sha256_hex(as_text(*bytes)) != sha) {
       discard(hash, "data does not match the SHA-256 its sidecar records");
       return std::nullopt;
     }
     timespec now{};
     ::clock_gettime(CLOCK_REALTIME, &now);
-    if (now.tv_sec - st.st_mtim.tv_sec >= 2) {
+    if (static_cast<std::int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec - version.ctime_ns >= 2'000'000'000) {
+      OpenFile file(new int(f.release()), [](const int* p) {
+        ::close(*p);
+        delete p;
+      });
       std::lock_guard lock(mu_);
       const auto it = index_.find(hash);
-      if (it != index_.end() && it->second.sha256 == sha) it->second.verified = version;
+      if (it != index_.end() && it->second.sha256 == sha) {
+        it->second.verified = version;
+        if (it->second.open) --open_files_;
+        it->second.open = nullptr;
+        if (open_files_ < kMaxOpenFiles) {
+          it->second.open = std::move(file);
+          ++open_files_;
+        }
+      }
     }
   }
+  return Hit{std::move(meta), std::move(bytes)};
+}
+
+void DiskStore::drop_open_file_locked(const std::string& hash, const OpenFile& file) {
+  const auto it = index_.find(hash);
+  if (it != index_.end() && it->second.open == file) {
+    it->second.open = nullptr;
+    --open_files_;
+  }
+}
+
+std::optional<DiskStore::Hit> DiskStore::read_verified(const std::string& hash, std::uint64_t max_bytes) {
+  EntryMeta meta;
+  FileVersion verified;
+  OpenFile file;
+  {
+    std::lock_guard lock(mu_);
+    const auto it = index_.find(hash);
+    if (it == index_.end() || it->second.verified.size != it->second.meta.size ||
+        it->second.meta.size > max_bytes) {
+      return std::nullopt;
+    }
+    meta = it->second.meta;
+    verified = it->second.verified;
+    file = it->second.open;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+  }
+  FileVersion version;
+  int fd = -1;
+  std::optional<Fd> opened;
+  if (file) {
+    // The file kept open: still the version hashed, and still the entry's
+    // (not unlinked or replaced by a rename)?
+    struct stat st {};
+    if (::fstat(*file, &st) != 0 || st.st_nlink == 0 || !(version_of(st) == verified)) {
+      std::lock_guard lock(mu_);
+      drop_open_file_locked(hash, file);
+      return std::nullopt;  // read() decides
+    }
+    fd = *file;
+    version = verified;
+  } else {
+    opened.emplace(open_data(hash, meta.size, version));
+    fd = opened->fd;
+  }
+  // Another version than the one hashed (rewritten, damaged, replaced): read() decides.
+  if (fd < 0 || !(version == verified)) return std::nullopt;
+  auto bytes = read_exactly(fd, meta.size);
+  if (!bytes) return std::nullopt;
   return Hit{std::move(meta), std::move(bytes)};
 }
 
@@ -391,7 +476,7 @@ Status DiskStore::write(const std::string& hash, EntryMeta meta, std::span<const
     forget_locked(hash);
     lru_.push_front(hash);
     stats_.bytes += meta.size;
-    index_[hash] = Item{std::move(meta), std::move(sha), lru_.begin(), FileVersion{}};
+    index_[hash] = Item{std::move(meta), std::move(sha), lru_.begin(), FileVersion{}, nullptr};
     stats_.entries = index_.size();
     ++stats_.writes;
     evict_locked(victims);

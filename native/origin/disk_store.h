@@ -6,13 +6,17 @@
 // renames, two writers of one hash (two processes sharing CACHE_DIR) or a
 // damaged file can pair bytes with another write's sidecar, and such an entry
 // is a miss (and removed), never served with the wrong ETag or type. (A file
-// version, inode and mtime, that passed is not hashed again.) An entry
+// version that passed, its device, inode, size, mtime and ctime, is not hashed
+// again: any write changes the ctime, which no one can set back; and
+// read_verified serves only such versions, from the I/O threads.) An entry
 // whose key does not hash to its file name is never indexed. The index is
 // rebuilt from the sidecars at start-up, which is also when orphans are swept:
 // temporary files, data without a sidecar, sidecars without data, and sidecars
 // that are incomplete or name another key. CACHE_MAX_BYTES evicts the least
 // recently used entries.
 #pragma once
+
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <list>
@@ -44,6 +48,7 @@ class DiskStore final : public Store {
   static Result<std::unique_ptr<DiskStore>> open(std::string dir, std::uint64_t max_bytes);
 
   std::optional<Hit> read(const std::string& hash) override;
+  std::optional<Hit> read_verified(const std::string& hash, std::uint64_t max_bytes) override;
   std::optional<EntryMeta> meta(const std::string& hash) override;
   Status write(const std::string& hash, EntryMeta meta, std::span<const std::uint8_t> bytes) override;
   // Rewrites only the sidecar (e.g. a source confirmed unchanged).
@@ -68,17 +73,31 @@ class DiskStore final : public Store {
   void evict_locked(std::vector<std::string>& victims);
   void forget_locked(const std::string& hash);
 
-  // The data file last checked against the hash: (inode, mtime in ns).
+  // The data file last checked against the hash. The ctime moves on every
+  // write to the file (utimes cannot set it back), so a damaged or rewritten
+  // file is a new version even when its size and mtime are restored.
   struct FileVersion {
+    std::uint64_t device = 0;
     std::uint64_t inode = 0;
+    std::uint64_t size = 0;
     std::int64_t mtime_ns = -1;
+    std::int64_t ctime_ns = -1;
     bool operator==(const FileVersion&) const = default;
   };
+  // Opens the entry's data file; on success `version` describes what was opened.
+  int open_data(const std::string& hash, std::uint64_t size, FileVersion& version) const;
+  static FileVersion version_of(const struct stat& st);
+  // A verified version's data file kept open for read_verified (fstat + pread
+  // instead of open + fstat + pread + close), at most kMaxOpenFiles of them.
+  using OpenFile = std::shared_ptr<const int>;  // the descriptor; closed with the last holder
+  static constexpr std::size_t kMaxOpenFiles = 64;
+  void drop_open_file_locked(const std::string& hash, const OpenFile& file);
   struct Item {
     EntryMeta meta;
     std::string sha256;  // of the bytes, from the sidecar
     std::list<std::string>::iterator lru;
     FileVersion verified;
+    OpenFile open;  // the verified version's file, or null
   };
   std::string dir_;
   std::uint64_t max_bytes_;
@@ -87,6 +106,7 @@ class DiskStore final : public Store {
   std::list<std::string> lru_;  // front = most recent
   DiskStoreStats stats_;
   std::uint64_t tmp_counter_ = 0;
+  std::size_t open_files_ = 0;  // items holding an OpenFile
 };
 
 }  // namespace nic::origin

@@ -140,6 +140,9 @@ std::string Metrics::prometheus(const Gauges& g) const {
   };
   scalar("nic_cache_misses_total", "counter", "Image requests that no cache tier answered.", misses_.load());
   scalar("nic_coalesced_total", "counter", "Requests that joined another request's flight.", coalesced_.load());
+  scalar("nic_storage_inline_reads_total", "counter",
+         "Storage hits read on the I/O thread (a small file verified before), not through the storage pool.",
+         inline_reads_.load());
   scalar("nic_upstream_bytes_total", "counter", "Bytes downloaded from upstream file hosts.", upstream_bytes_.load());
   scalar("nic_inflight_flights", "gauge", "Coalescing flights in the air.", g.inflight_flights);
   scalar("nic_memory_cache_bytes", "gauge", "Bytes held by the memory tier.", g.memory_cache_bytes);

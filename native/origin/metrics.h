@@ -17,6 +17,8 @@ class Metrics {
   void cache_hit(std::string_view tier);  // memory | storage | coalesced
   void cache_miss() { misses_.fetch_add(1, std::memory_order_relaxed); }
   void coalesced() { coalesced_.fetch_add(1, std::memory_order_relaxed); }
+  // A storage hit read on the I/O thread (a verified small file), not through the storage pool.
+  void storage_inline_read() { inline_reads_.fetch_add(1, std::memory_order_relaxed); }
   void notion_call(std::string_view status);    // "200", "429", "error", ...
   void upstream_fetch(std::string_view status);  // "200", "403", "timeout", ...
   void transform(std::string_view format, double seconds);
@@ -46,6 +48,7 @@ class Metrics {
   std::uint64_t count(std::string_view family, std::string_view label) const;
   std::uint64_t misses() const { return misses_.load(); }
   std::uint64_t coalesced_count() const { return coalesced_.load(); }
+  std::uint64_t storage_inline_reads() const { return inline_reads_.load(); }
   std::uint64_t upstream_bytes() const { return upstream_bytes_.load(); }
 
   static constexpr std::array<double, 12> kBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -72,6 +75,7 @@ class Metrics {
   double transform_sum_ = 0;
   std::atomic<std::uint64_t> misses_{0};
   std::atomic<std::uint64_t> coalesced_{0};
+  std::atomic<std::uint64_t> inline_reads_{0};
   std::atomic<std::uint64_t> upstream_bytes_{0};
 };
 

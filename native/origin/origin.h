@@ -6,6 +6,7 @@
 // and responses.h a leaf used by all.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -68,6 +69,10 @@ class Origin {
   // `offered`: the URL a /api/v1/proxy caller gave (proxy requests are not
   // counted by RATE_LIMIT_IMAGE_MISS: the proxy has its own limits).
   void handle_image(const Ctx& ctx, std::shared_ptr<const ImageRequest> request, OfferedUrl offered = nullptr);
+  // Stored files up to this size may be read on an I/O thread (page-cache
+  // reads of a few microseconds); larger ones go through the storage pool.
+  static constexpr std::uint64_t kInlineReadMaxBytes = 256 * 1024;
+  bool serve_stored_inline(const Ctx& ctx, const ImageRequest& request);
   void respond_error(const Ctx& ctx, const Error& error, std::int64_t retry_after = 1);
   void finish(const Ctx& ctx, Response response);
   bool check_rate(const Ctx& ctx, RateLimiter& limiter);
@@ -84,6 +89,8 @@ class Origin {
   std::int64_t started_unix_ = 0;
   std::string image_cache_control_;
   RequestMemo prepared_{4096};
+  // Storage hits read on the I/O thread: when each source's age was last looked at, by slot.
+  std::array<std::atomic<std::int64_t>, 1024> source_checks_{};
   // ~Origin stops (joins) every pool first; only then are these destroyed.
   std::unique_ptr<WorkPool> storage_pool_;
   std::unique_ptr<WorkPool> fetch_pool_;

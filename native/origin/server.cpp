@@ -3,10 +3,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <pthread.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -34,6 +38,15 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 namespace {
+
+// One event loop per I/O thread (nginx's worker model): a connection lives on
+// the loop that accepted it for its whole life, so its handlers need no
+// strand and never wait for another thread. The concrete executor type
+// spares the type-erased any_io_executor on every operation.
+using Loop = net::io_context;
+using Executor = Loop::executor_type;
+using Socket = net::basic_stream_socket<tcp, Executor>;
+using Stream = beast::basic_stream<tcp, Executor>;
 
 constexpr std::uint32_t kHeaderLimit = 32 * 1024;  // the target may be 8 KiB (then URL_TOO_LONG)
 constexpr std::uint64_t kBodyLimit = 64 * 1024;    // no endpoint takes a body
@@ -93,7 +106,7 @@ Response server_error(const Error& err, const std::string& request_id) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, Origin& origin, ServerState& state)
+  Session(Socket&& socket, Origin& origin, ServerState& state)
       : stream_(std::move(socket)), origin_(origin), state_(state) {
     state_.connections.fetch_add(1);
   }
@@ -113,7 +126,7 @@ class Session : public std::enable_shared_from_this<Session> {
       id_ = ++state_.next_id;
       state_.sessions.emplace(id_, weak_from_this());
     }
-    // Start on the connection's strand.
+    // Start on the connection's loop.
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
   }
 
@@ -210,13 +223,23 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::uint64_t seq = ++seq_;
     state_.active.fetch_add(1);
     origin_.handle(std::move(request), [self = shared_from_this(), seq](Response response) {
-      // Back onto this connection's strand (at once when already on it).
+      // Back onto this connection's loop (at once when already on it: a memory hit).
       net::dispatch(self->stream_.get_executor(), [self, seq, response = std::move(response)]() mutable {
         if (!self->awaiting_reply_ || seq != self->seq_) return;  // answered already (shutdown)
         self->awaiting_reply_ = false;
         self->send(std::move(response));
       });
     });
+    // Not answered at once (a miss, a follower of a herd): what was parsed has
+    // been copied out, so the parser's fields and an empty read buffer are
+    // freed while the connection waits (~1 KB each of thousands of waiters).
+    // The next read makes them anew.
+    if (awaiting_reply_) release_read_state();
+  }
+
+  void release_read_state() {
+    parser_.reset();
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
   }
 
   // Who the client is, for rate limits: the edge's X-Client-IP when the
@@ -242,41 +265,67 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_.draining.load() || state_.connections.load() >= state_.max_connections) keep_alive_ = false;
     // The head is serialised into one buffer here and sent with the shared
     // body in a single gather write: cheaper than a field-by-field serializer
-    // on the hot path (cache hits), and the body is never copied.
+    // on the hot path (cache hits), and the body is never copied. The buffer
+    // is this thread's: most answers go out whole at once (below), so a
+    // connection keeps no head of its own between requests.
+    thread_local std::string head;
     const std::uint64_t length = r.body ? r.body->size() : 0;
-    head_.clear();
-    head_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    head_ += std::to_string(r.status);
-    head_ += ' ';
-    head_ += http::obsolete_reason(static_cast<http::status>(r.status));
-    head_ += "\r\nServer: nic-origin/" NIC_VERSION "\r\n";
+    head.clear();
+    head += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    head += std::to_string(r.status);
+    head += ' ';
+    head += http::obsolete_reason(static_cast<http::status>(r.status));
+    head += "\r\nServer: nic-origin/" NIC_VERSION "\r\n";
     for (const auto& [name, value] : r.headers) {
-      head_ += name;
-      head_ += ": ";
-      head_ += value;
-      head_ += "\r\n";
+      head += name;
+      head += ": ";
+      head += value;
+      head += "\r\n";
     }
-    head_ += r.preformatted;  // valid: r.keep holds its owner until r goes
+    head += r.preformatted;  // valid: r.keep holds its owner until r goes
     if (!r.no_body) {
-      head_ += "Content-Length: ";
-      head_ += std::to_string(length);
-      head_ += "\r\n";
+      head += "Content-Length: ";
+      head += std::to_string(length);
+      head += "\r\n";
     }
     if (!keep_alive_) {
-      head_ += "Connection: close\r\n";
+      head += "Connection: close\r\n";
     } else if (version_ == 10) {
-      head_ += "Connection: keep-alive\r\n";
+      head += "Connection: keep-alive\r\n";
     }
-    head_ += "\r\n";
-    body_ = (r.head || r.no_body) ? nullptr : std::move(r.body);
-    std::array<net::const_buffer, 2> buffers{net::buffer(head_),
-                                             body_ ? net::buffer(body_->data(), body_->size()) : net::const_buffer()};
+    head += "\r\n";
+    SharedBytes body = (r.head || r.no_body) ? nullptr : std::move(r.body);
+    const std::size_t body_size = body ? body->size() : 0;
+    // One non-blocking sendmsg now (the socket is in non-blocking mode): an
+    // answer that fits the socket buffer, a hit's usually, needs no
+    // asynchronous write, no timer and no trip through the event loop.
+    beast::error_code ec;
+    const std::size_t sent = stream_.socket().write_some(
+        std::array<net::const_buffer, 2>{net::buffer(head),
+                                         body ? net::buffer(body->data(), body_size) : net::const_buffer()},
+        ec);
+    if (ec && ec != net::error::would_block && ec != net::error::try_again) {
+      on_write(ec, 0);
+      return;
+    }
+    if (!ec && sent == head.size() + body_size) {
+      on_write(ec, sent);
+      return;
+    }
+    // The rest waits for the socket: keep what is left of the head, and the body.
+    const std::size_t head_sent = std::min(sent, head.size());
+    head_.assign(head, head_sent);
+    body_ = std::move(body);
+    const std::size_t body_sent = sent - head_sent;
+    std::array<net::const_buffer, 2> rest{
+        net::buffer(head_), body_ ? net::buffer(body_->data() + body_sent, body_size - body_sent) : net::const_buffer()};
     stream_.expires_after(kWriteTimeout);
-    net::async_write(stream_, buffers, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    net::async_write(stream_, rest, beast::bind_front_handler(&Session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
     body_.reset();
+    if (!head_.empty()) std::string().swap(head_);
     state_.active.fetch_sub(1);
     if (ec || !keep_alive_) {
       do_close();
@@ -302,10 +351,10 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::string head_;
+  std::string head_;  // what an unfinished write still has to send of the head
   SharedBytes body_;  // kept alive until the write completes
   Origin& origin_;
   ServerState& state_;
@@ -322,8 +371,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(net::io_context& ioc, Origin& origin, ServerState& state)
-      : ioc_(ioc), acceptor_(net::make_strand(ioc)), backoff_timer_(acceptor_.get_executor()), origin_(origin),
+  // Accepts on loops[0] and deals the connections round robin over all loops.
+  Listener(std::vector<Executor> loops, Origin& origin, ServerState& state)
+      : loops_(std::move(loops)), acceptor_(loops_.front()), backoff_timer_(loops_.front()), origin_(origin),
         state_(state) {}
 
   Status open(const tcp::endpoint& endpoint) {
@@ -361,16 +411,18 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   void do_accept() {
     accepting_ = true;
-    acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+    const Executor& loop = loops_[next_loop_++ % loops_.size()];
+    acceptor_.async_accept(loop, beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
   }
 
-  void on_accept(beast::error_code ec, tcp::socket socket) {
+  void on_accept(beast::error_code ec, Socket socket) {
     accepting_ = false;
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       backoff_ = std::chrono::milliseconds(0);
       beast::error_code opt_ec;
       socket.set_option(tcp::no_delay(true), opt_ec);
+      socket.non_blocking(true, opt_ec);  // Session::send writes at once without ever blocking
       std::make_shared<Session>(std::move(socket), origin_, state_)->run();
       maybe_resume();
       return;
@@ -394,7 +446,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
     });
   }
 
-  // On the acceptor's strand: accept again unless an accept is pending, a
+  // On the acceptor's loop: accept again unless an accept is pending, a
   // back-off runs, or MAX_CONNECTIONS are open (then the next closing
   // connection calls this again; new clients wait in the listen backlog).
   void maybe_resume() {
@@ -410,9 +462,11 @@ class Listener : public std::enable_shared_from_this<Listener> {
     do_accept();
   }
 
-  net::io_context& ioc_;
-  tcp::acceptor acceptor_;
-  net::steady_timer backoff_timer_;
+  std::vector<Executor> loops_;
+  std::size_t next_loop_ = 0;
+  net::basic_socket_acceptor<tcp, Executor> acceptor_;
+  net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>, Executor>
+      backoff_timer_;
   Origin& origin_;
   ServerState& state_;
   bool accepting_ = false;
@@ -453,9 +507,22 @@ int effective_connection_cap(const Config& config) {
 
 int run_server(Origin& origin, const Config& config) {
   const int threads = std::max(1, config.worker_threads);
-  // Sessions (destroyed with the io_context's pending handlers) use the state: it goes last.
+  // Sessions (destroyed with the loops' pending handlers) use the state: it goes last.
   ServerState state;
-  net::io_context ioc{threads};
+  // One loop per thread, each run by exactly one thread (concurrency hint 1).
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::vector<Executor> executors;
+  for (int i = 0; i < threads; ++i) {
+    loops.push_back(std::make_unique<Loop>(1));
+    executors.push_back(loops.back()->get_executor());
+  }
+  // A loop without connections must keep running until the drain stops it.
+  std::vector<net::executor_work_guard<Executor>> keep_running;
+  for (const auto& ex : executors) keep_running.push_back(net::make_work_guard(ex));
+  Loop& ioc = *loops.front();  // the acceptor, signals and the drain
+  const auto stop_all = [&loops] {
+    for (auto& loop : loops) loop->stop();
+  };
   state.max_connections = effective_connection_cap(config);
   state.edge_secret = config.edge_secret;
   beast::error_code ec;
@@ -464,7 +531,7 @@ int run_server(Origin& origin, const Config& config) {
     log(LogLevel::Error, "HOST: not an IP address: " + config.host);
     return 2;
   }
-  auto listener = std::make_shared<Listener>(ioc, origin, state);
+  auto listener = std::make_shared<Listener>(executors, origin, state);
   if (auto s = listener->open(tcp::endpoint(address, config.port)); !s) {
     log(LogLevel::Error, s.error().message);
     return 1;
@@ -485,7 +552,7 @@ int run_server(Origin& origin, const Config& config) {
   std::function<void()> poll_drain = [&] {
     const auto now = std::chrono::steady_clock::now();
     if (state.active.load() == 0 || (aborted && now >= deadline + kAbortGrace)) {
-      ioc.stop();
+      stop_all();
       return;
     }
     if (!aborted && now >= deadline) {
@@ -516,11 +583,18 @@ int run_server(Origin& origin, const Config& config) {
 
   std::vector<std::thread> pool;
   pool.reserve(static_cast<std::size_t>(threads - 1));
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  // Loop 0 (with the acceptor) runs on the main thread, which keeps the
+  // process's name; the others are named "nic-io-N" for top, perf and /proc.
+  for (int i = 1; i < threads; ++i) {
+    pool.emplace_back([loop = loops[static_cast<std::size_t>(i)].get(), i] {
+      pthread_setname_np(pthread_self(), ("nic-io-" + std::to_string(i)).c_str());
+      loop->run();
+    });
+  }
   ioc.run();
   for (auto& t : pool) t.join();
   // Past the deadline, what was queued since is dropped too; jobs still
-  // running finish (their replies land in the stopped io_context).
+  // running finish (their replies land in the stopped loops).
   if (aborted) origin.discard_queued();
   origin.stop();
   // Nothing that holds a session (a flight's waiter) may outlive `state` and

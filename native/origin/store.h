@@ -51,6 +51,14 @@ class Store {
   };
   // A complete, verified entry or nothing (absent, unreachable, damaged).
   virtual std::optional<Hit> read(const std::string& hash) = 0;
+  // For the I/O threads: an entry answered from local memory and a small local
+  // file whose exact version read() already verified, without hashing and
+  // never the network; nothing (the caller then asks read() on the storage
+  // pool) when it is absent, larger than `max_bytes`, not verified yet, or
+  // changed since. Stores without local files always return nothing.
+  virtual std::optional<Hit> read_verified(const std::string& /*hash*/, std::uint64_t /*max_bytes*/) {
+    return std::nullopt;
+  }
   // From an in-process index only: never waits for the network (called on I/O threads).
   virtual std::optional<EntryMeta> meta(const std::string& hash) = 0;
   virtual Status write(const std::string& hash, EntryMeta meta, std::span<const std::uint8_t> bytes) = 0;

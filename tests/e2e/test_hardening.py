@@ -661,6 +661,48 @@ class Shutdown(unittest.TestCase):
             o.stop()
 
 
+class StoredHitsOnTheIoThread(h.OriginCase):
+    """A small stored variant whose file version the store hashed before is read on
+    the I/O thread (no storage pool); a file changed in place never is."""
+
+    def test_verified_file_served_inline_and_damage_is_never_served(self):
+        ws, block, _, name = FAKES.image(h.png(200, 150))
+        o = self.origin(MEMORY_CACHE_BYTES=0)  # every hit reads the store
+        target = f"/img/{ws}/{block}/{name}?w=64&fmt=png"
+        made = o.get(target)
+        self.assertEqual((made.status, made.header("x-cache-tier")), (200, "ORIGIN"))
+        o.metrics()  # the variant's write has landed
+        inline = 'nic_storage_inline_reads_total'
+        # Read through the storage pool and hashed, but not remembered while its
+        # ctime is under 2 s old (a write in the same clock tick would look alike).
+        self.assertEqual(o.get(target).header("x-cache-tier"), "STORAGE")
+        self.assertEqual(o.metrics()[inline], 0)
+        time.sleep(2.1)
+        for _ in range(3):
+            r = o.get(target)
+            self.assertEqual((r.status, r.header("x-cache-tier"), r.body), (200, "STORAGE", made.body))
+            self.assertEqual(r.header("etag"), made.header("etag"))
+        # The first of the three hashed it again and remembered it; the next two were inline.
+        self.assertEqual(o.metrics()[inline], 2)
+        self.assertEqual(o.metrics()['nic_cache_hits_total{tier="storage"}'], 4)
+
+        # Damage in place: same size, other bytes, mtime put back as it was.
+        key = made.header("x-cache-key")
+        hsh = hashlib.sha256(key.encode()).hexdigest()
+        path = os.path.join(o.cache_dir, hsh[0:2], hsh[2:4], hsh + ".bin")
+        st = os.stat(path)
+        with open(path, "r+b") as f:
+            data = f.read()
+            f.seek(0)
+            f.write(bytes(b ^ 0x5A for b in data))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        again = o.get(target)
+        self.assertEqual((again.status, again.header("x-cache-tier")), (200, "ORIGIN"))  # made again
+        self.assertEqual(again.header("etag"), etag_of(again.body))
+        self.assertEqual(h.measure(again.body), ("png", 64, 48))
+        self.assertEqual(o.metrics()[inline], 2)
+
+
 class DiskAfterCrash(unittest.TestCase):
     """kill -9 while variants are being written, then restart on the same CACHE_DIR."""
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "disk_store.h"
 #include "nic/cache_key.h"
@@ -301,11 +302,66 @@ TEST_CASE("disk store: a verified file version is not hashed again, a changed on
   const fs::path bin = shard_of(dir.path, hash) / (hash + ".bin");
   const auto old = fs::file_time_type::clock::now() - std::chrono::seconds(30);
   fs::last_write_time(bin, old);
-  REQUIRE(s.read(hash));  // verified, and remembered (its mtime is old enough)
+  REQUIRE(s.read(hash));  // verified (remembered only once its ctime is 2 s old: see the next case)
   REQUIRE(s.read(hash));
   // Changed in place (same inode, other bytes, a new mtime): checked again.
   overwrite(bin, bytes(2048, 6));
   fs::last_write_time(bin, old + std::chrono::seconds(1));
   CHECK_FALSE(s.read(hash));
   CHECK(s.stats().read_errors == 1);
+}
+
+TEST_CASE("disk store: read_verified serves only the small file version read() hashed", "[origin][disk]") {
+  TempDir dir;
+  const std::string key = "v1/ws/id/small.png?fmt=webp&w=64";
+  const std::string hash = nic::cache_key_hash(key);
+  const std::string key2 = "v1/ws/id/small.png?fmt=webp&w=32";
+  const std::string hash2 = nic::cache_key_hash(key2);
+  auto store = DiskStore::open(dir.path.string(), 0);
+  REQUIRE(store.ok());
+  auto& s = **store;
+  REQUIRE(s.write(hash, meta_for(key), bytes(3000, 4)).ok());
+  REQUIRE(s.write(hash2, meta_for(key2), bytes(1000, 1)).ok());
+  const fs::path bin = shard_of(dir.path, hash) / (hash + ".bin");
+  const fs::path bin2 = shard_of(dir.path, hash2) / (hash2 + ".bin");
+  CHECK_FALSE(s.read_verified(hash, 1 << 20));  // never hashed
+  REQUIRE(s.read(hash));
+  // Hashed, but its ctime is too recent to tell a later write in the same
+  // clock tick apart: not remembered yet.
+  CHECK_FALSE(s.read_verified(hash, 1 << 20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  REQUIRE(s.read(hash));  // hashed again, now remembered (and its file kept open)
+  REQUIRE(s.read(hash2));
+  REQUIRE(s.read_verified(hash2, 1 << 20));
+  // Replaced by a rename from outside the store (another process): the file
+  // kept open is no longer the entry's; read() hashes the new one and drops it.
+  overwrite(bin2.string() + ".other", bytes(1000, 2));
+  fs::rename(bin2.string() + ".other", bin2);
+  CHECK_FALSE(s.read_verified(hash2, 1 << 20));
+  CHECK_FALSE(s.read(hash2));
+  CHECK(s.stats().read_errors == 1);
+  auto fast = s.read_verified(hash, 1 << 20);
+  REQUIRE(fast);
+  CHECK(*fast->bytes == bytes(3000, 4));
+  CHECK(fast->meta.key == key);
+  CHECK(fast->meta.etag == "\"abc\"");
+  CHECK_FALSE(s.read_verified(hash, 2999));  // larger than the caller takes on its thread
+  CHECK_FALSE(s.read_verified(nic::cache_key_hash("v1/ws/id/other.png"), 1 << 20));
+
+  // Damaged in place with the same size and its mtime put back: the ctime
+  // moved, so it is another version; read() hashes it and drops the entry.
+  const auto mtime = fs::last_write_time(bin);
+  overwrite(bin, bytes(3000, 5));
+  fs::last_write_time(bin, mtime);
+  CHECK_FALSE(s.read_verified(hash, 1 << 20));
+  CHECK_FALSE(s.read(hash));
+  CHECK(s.stats().read_errors == 2);
+  CHECK_FALSE(fs::exists(bin));
+
+  // A new write of the entry starts unverified again.
+  REQUIRE(s.write(hash, meta_for(key), bytes(3000, 6)).ok());
+  CHECK_FALSE(s.read_verified(hash, 1 << 20));
+  auto hit = s.read(hash);
+  REQUIRE(hit);
+  CHECK(*hit->bytes == bytes(3000, 6));
 }

@@ -184,6 +184,9 @@ class S3Backend(unittest.TestCase):
         # Repeats come from memory; another width from upstream again (nothing stored).
         self.assertEqual(o.get(f"/img/{ws}/{block}/{name}?w=128").header("x-cache-tier"), "MEMORY")
         self.assertEqual(o.get(f"/img/{ws}/{block}/{name}?w=64").status, 200)
+        # Its write (after the answer, write-behind) fails too before the store comes back.
+        self.assertTrue(h.wait_until(
+            lambda: o.metrics()['nic_storage_write_failures_total{kind="variant"}'] == 2, timeout=15))
         # The store comes back: health recovers (background probe) and writes resume.
         GATE.restart()
         self.assertTrue(h.wait_until(lambda: o.get("/health").json()["status"] == "ok", timeout=15))

@@ -15,15 +15,7 @@ namespace {
 
 using fixture::Pixels;
 
-nic::detail::Image to_image(const Pixels& rgba) {
-  nic::detail::Image img;
-  img.width = rgba.w;
-  img.height = rgba.h;
-  img.pixels = rgba.p;
-  img.alpha = false;
-  for (std::size_t i = 3; i < img.pixels.size(); i += 4) img.alpha = img.alpha || img.pixels[i] != 255;
-  return img;
-}
+using fixture::to_image;
 
 std::vector<std::uint8_t> encode(const nic::detail::Image& img, int threads, int speed) {
   nic::detail::AvifOptions options;

@@ -26,6 +26,8 @@
 
 #include <jpeglib.h>
 
+#include "image.h"  // the transform engine's pixel buffer (native/transform)
+
 namespace fixture {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -840,6 +842,17 @@ inline Pixels to_rgba(const Pixels& src) {
     }
   }
   return out;
+}
+
+// An RGBA fixture as the engine's Image (alpha when any pixel is not opaque).
+inline nic::detail::Image to_image(const Pixels& rgba) {
+  nic::detail::Image img;
+  img.width = rgba.w;
+  img.height = rgba.h;
+  img.pixels = rgba.p;
+  img.alpha = false;
+  for (std::size_t i = 3; i < img.pixels.size(); i += 4) img.alpha = img.alpha || img.pixels[i] != 255;
+  return img;
 }
 
 }  // namespace fixture

@@ -18,15 +18,7 @@ namespace {
 using fixture::Bytes;
 using fixture::Pixels;
 
-nic::detail::Image to_image(const Pixels& rgba) {
-  nic::detail::Image img;
-  img.width = rgba.w;
-  img.height = rgba.h;
-  img.pixels = rgba.p;
-  img.alpha = false;
-  for (std::size_t i = 3; i < img.pixels.size(); i += 4) img.alpha = img.alpha || img.pixels[i] != 255;
-  return img;
-}
+using fixture::to_image;
 
 int png_colour_type(const Bytes& png) { return png.size() > 25 ? png[25] : -1; }
 int png_depth(const Bytes& png) { return png.size() > 24 ? png[24] : -1; }

@@ -130,7 +130,7 @@ std::uint64_t decoder_bytes(Bytes d, ImageFormat format, std::uint64_t pixels) {
 // of a 2-core machine; libaom keeps several 4:4:4 frame buffers with borders).
 std::uint64_t encoder_bytes_per_pixel(ImageFormat format) {
   switch (format) {
-    case ImageFormat::Avif: return 30;
+    case ImageFormat::Avif: return 32;
     case ImageFormat::Webp: return 2;
     case ImageFormat::Jpeg: return 2;
     case ImageFormat::Png: return 4;

@@ -78,13 +78,15 @@ class ByteBudget {
     if (bytes > (kind == Kind::Transform ? alone_limit_ : capacity_)) return refuse_locked();
     // A transform too big to ever fit beside a full download half goes
     // alone, and holds back the transforms behind it until it started.
-    const bool big = kind == Kind::Transform && bytes > capacity_ - capacity_ / 2;
+    const bool big = kind == Kind::Transform && is_big(bytes);
     if (big) ++big_waiting_;
     const bool fits = cv_.wait_until(lock, deadline, [&] {
       return closed_ || fits_locked(bytes, kind) || (big && transforms_ == 0);
     });
-    if (big) --big_waiting_;
-    if (big) cv_.notify_all();  // transforms held back behind this one re-check
+    if (big) {
+      --big_waiting_;
+      cv_.notify_all();  // transforms held back behind this one re-check
+    }
     return fits && !closed_ ? charge_locked(bytes, kind) : refuse_locked();
   }
   // Shutdown: every waiter gives up now, and no one waits from here on.
@@ -111,13 +113,17 @@ class ByteBudget {
   }
 
  private:
+  // Downloads (with the sources they left) may hold this much; transforms the rest.
+  std::uint64_t download_share() const { return capacity_ / 2; }
+  // More than the transforms' share: such a transform may have to run alone.
+  bool is_big(std::uint64_t bytes) const { return bytes > capacity_ - download_share(); }
   bool fits_locked(std::uint64_t bytes, Kind kind) const {
     if (bytes > capacity_ - std::min(capacity_, in_use_)) return false;
     if (kind == Kind::Download) {
-      // At most half for downloads, but one download always may go (alone).
-      return downloads_ == 0 || bytes <= capacity_ / 2 - std::min(capacity_ / 2, download_bytes_);
+      // One download always may go (alone), others within the share.
+      return downloads_ == 0 || bytes <= download_share() - std::min(download_share(), download_bytes_);
     }
-    return big_waiting_ == 0 || bytes > capacity_ - capacity_ / 2;  // none jumps ahead of a big one
+    return big_waiting_ == 0 || is_big(bytes);  // none jumps ahead of a big one
   }
   Lease charge_locked(std::uint64_t bytes, Kind kind) {
     in_use_ += bytes;

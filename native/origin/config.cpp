@@ -255,7 +255,7 @@ Result<Config> load_config(const EnvGetter& env) {
     else return bad("NOTION_DELETED_BLOCKS", "expected keep|drop, got '" + s + "'");
   }
   r.integer("TRANSFORM_MEMORY_BYTES", c.transform_memory_bytes, 1 << 20, 1LL << 50);
-  c.transform_alone_bytes = r.get("TRANSFORM_MEMORY_BYTES") ? c.transform_memory_bytes : 0;
+  if (r.get("TRANSFORM_MEMORY_BYTES")) c.transform_alone_bytes = c.transform_memory_bytes;
   r.integer("WRITE_BEHIND_BYTES", c.write_behind_bytes, 0, 1LL << 50);
   r.integer("STORAGE_CONCURRENCY", c.storage_concurrency, 1, 256);
   r.integer("AVIF_SPEED", c.avif_speed, 0, 10);

@@ -95,9 +95,9 @@ struct Config {
   bool keep_deleted_blocks = false;               // NOTION_DELETED_BLOCKS=keep|drop (default drop)
   std::uint64_t transform_memory_bytes = kDefaultTransformMemoryBytes;  // TRANSFORM_MEMORY_BYTES
   // The most one transform may need: when TRANSFORM_MEMORY_BYTES is unset, a
-  // transform that alone needs more than the budget runs by itself (0 here:
-  // no limit but the pixel limits); when it is set, it is a hard bound too.
-  std::uint64_t transform_alone_bytes = 0;
+  // transform that alone needs more than the budget runs by itself (no limit
+  // but the pixel limits); when it is set, it is a hard bound too.
+  std::uint64_t transform_alone_bytes = UINT64_MAX;
   std::uint64_t write_behind_bytes = 64ULL << 20;  // WRITE_BEHIND_BYTES: storage writes waiting
   int storage_concurrency = 4;                    // STORAGE_CONCURRENCY: threads reading the storage tier
   int avif_speed = 5;                             // AVIF_SPEED: aom speed 0..10 (higher: faster, larger)

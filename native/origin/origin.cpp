@@ -354,17 +354,8 @@ bool Origin::serve_stored_inline(const Ctx& ctx, const ImageRequest& ireq) {
   const std::uint64_t generation = to_memory ? generations_.current(skey) : 0;
   auto stored = store_->read_verified(ireq.key_hash, kInlineReadMaxBytes);
   if (!stored) return false;
-  auto image = std::make_shared<StoredImage>();
-  image->bytes = std::move(stored->bytes);
-  image->content_type = std::move(stored->meta.content_type);
-  image->etag = std::move(stored->meta.etag);
-  image->original_size = stored->meta.original_size;
-  image->key = std::move(stored->meta.key);
-  seal(*image, image_cache_control_);
-  if (to_memory && generations_.current(skey) == generation) {
-    memory_.put(ireq.key_hash, image);
-    if (generations_.current(skey) != generation) memory_.erase(ireq.key_hash);
-  }
+  auto image = pipeline_->image_of(std::move(*stored));
+  if (to_memory) pipeline_->remember(ireq.key_hash, image, skey, generation);
   // What is stored is served meanwhile, whatever the check finds (stale-if-error).
   // Like a memory hit, at most once a second per source (a slot shared by two
   // sources only delays one's check by a second); the check hashes the source key.

@@ -11,20 +11,6 @@
 #include "responses.h"
 
 namespace nic::origin {
-namespace {
-
-std::shared_ptr<StoredImage> image_from(const Store::Hit& hit) {
-  auto image = std::make_shared<StoredImage>();
-  image->bytes = hit.bytes;
-  image->content_type = hit.meta.content_type;
-  image->etag = hit.meta.etag;
-  image->original_size = hit.meta.original_size;
-  image->key = hit.meta.key;
-  return image;
-}
-
-}  // namespace
-
 struct ImagePipeline::Flight {
   std::shared_ptr<const ImageRequest> request;
   FlightId id = 0;
@@ -47,8 +33,7 @@ ImagePipeline::ImagePipeline(const Config& config, Metrics& metrics, MemoryCache
       writes_(writes),
       storage_pool_(storage_pool),
       transform_pool_(transform_pool),
-      budget_(config.transform_memory_bytes,
-              config.transform_alone_bytes == 0 ? UINT64_MAX : config.transform_alone_bytes),
+      budget_(config.transform_memory_bytes, config.transform_alone_bytes),
       variant_cap_(static_cast<std::size_t>(config.max_variants_per_source)),
       cache_control_(image_cache_control(config.cache_ttl_seconds)),
       flights_(config.follower_timeout_ms, config.coalescing) {}
@@ -158,11 +143,29 @@ void ImagePipeline::step_storage(const FlightPtr& f) {
   step_source(f);
 }
 
+std::shared_ptr<StoredImage> ImagePipeline::image_of(Store::Hit hit) const {
+  auto image = std::make_shared<StoredImage>();
+  image->bytes = std::move(hit.bytes);
+  image->content_type = std::move(hit.meta.content_type);
+  image->etag = std::move(hit.meta.etag);
+  image->original_size = hit.meta.original_size;
+  image->key = std::move(hit.meta.key);
+  seal(*image, cache_control_);
+  return image;
+}
+
+void ImagePipeline::remember(const std::string& key_hash, const std::shared_ptr<StoredImage>& image,
+                             const std::string& source_key, std::uint64_t generation) {
+  const auto current = [&] { return generations_.current(source_key) == generation; };
+  if (!current()) return;
+  memory_.put(key_hash, image);
+  if (!current()) memory_.erase(key_hash);  // a purge came in between
+}
+
 bool ImagePipeline::take_stored(const FlightPtr& f) {
   auto stored = store_.read(f->request->key_hash);
   if (!stored) return false;
-  auto image = image_from(*stored);
-  seal(*image, cache_control_);
+  auto image = image_of(std::move(*stored));
   variant_cap_.note(f->source_key, f->request->key_hash);
   metrics_.cache_hit("storage");
   publish(f, image, Tier::Storage);
@@ -259,11 +262,8 @@ void ImagePipeline::step_transform(const FlightPtr& f, const Source& source) {
 void ImagePipeline::publish(const FlightPtr& f, const std::shared_ptr<StoredImage>& image, Tier tier) {
   at("publish", *f);
   const ImageRequest& req = *f->request;
+  remember(req.key_hash, image, f->source_key, f->generation);
   const auto current = [this, f] { return generations_.current(f->source_key) == f->generation; };
-  if (current()) {
-    memory_.put(req.key_hash, image);
-    if (!current()) memory_.erase(req.key_hash);
-  }
   if (tier == Tier::Origin && current()) {
     // Queued (not written) before the answer: the write itself happens after,
     // on the write-behind's thread, and reads see it until it lands.

@@ -90,6 +90,13 @@ class ImagePipeline {
   ByteBudget& budget() { return budget_; }
   const VariantCap& variant_cap() const { return variant_cap_; }
 
+  // A stored entry as a sealed image (its headers rendered once) for memory and answers.
+  std::shared_ptr<StoredImage> image_of(Store::Hit hit) const;
+  // Puts `image` in the memory tier while the source's generation is still
+  // `generation` (read before the image was made): a purge meanwhile keeps it out.
+  void remember(const std::string& key_hash, const std::shared_ptr<StoredImage>& image,
+                const std::string& source_key, std::uint64_t generation);
+
  private:
   struct Flight;
   using FlightPtr = std::shared_ptr<const Flight>;

@@ -25,6 +25,7 @@ namespace {
 using Bytes = std::span<const std::uint8_t>;
 
 std::uint32_t be16(Bytes d, std::size_t i) { return (std::uint32_t{d[i]} << 8) | d[i + 1]; }
+std::uint32_t be32(Bytes d, std::size_t i) { return (be16(d, i) << 16) | be16(d, i + 2); }
 
 // A JPEG's whole-image coefficient arrays (libjpeg keeps them for a
 // progressive or multi-scan file: 64 coefficients x 2 bytes per 8x8 block of
@@ -98,8 +99,8 @@ bool webp_lossless(Bytes d) {
   return true;  // unknown: assume the costlier decoder
 }
 
-// Bytes per pixel of the whole frame a decoder holds before handing out rows
-// (on top of the streamed rows), in stored orientation.
+// Bytes of the whole frame a decoder holds before handing out rows (on top of
+// the streamed rows), in stored orientation.
 std::uint64_t decoder_bytes(Bytes d, ImageFormat format, std::uint64_t pixels) {
   switch (format) {
     case ImageFormat::Jpeg: return jpeg_coefficient_bytes(d);
@@ -107,10 +108,9 @@ std::uint64_t decoder_bytes(Bytes d, ImageFormat format, std::uint64_t pixels) {
       if (png_interlaced(d)) return pixels * (png_bit_depth(d) > 8 ? 8 : 4);  // libspng's whole image
       // 8-bit PNGs are inflated in one piece (png_fast.cpp, libdeflate): the
       // filtered rows, a filter byte each.
-      const std::uint64_t w = d.size() > 20 ? (std::uint64_t{d[16]} << 24 | std::uint64_t{d[17]} << 16 |
-                                               std::uint64_t{d[18]} << 8 | d[19])
-                                            : 0;
-      const std::uint64_t h = w ? pixels / w : 0;
+      if (d.size() < 24) return 0;
+      const std::uint64_t w = be32(d, 16);
+      const std::uint64_t h = be32(d, 20);
       return h * (1 + (w * static_cast<std::uint64_t>(png_samples(d) * png_bit_depth(d)) + 7) / 8);
     }
     // libwebp decodes into one RGBA buffer of the (scaled) picture; lossless

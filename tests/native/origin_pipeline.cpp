@@ -112,7 +112,7 @@ struct Rig {
   std::unique_ptr<ImagePipeline> pipeline;
 
   explicit Rig(std::uint64_t budget = 256ULL << 20, std::int64_t follower_timeout_ms = 20000,
-               std::uint64_t alone_limit = 0) {
+               std::uint64_t alone_limit = UINT64_MAX) {
     config.follower_timeout_ms = follower_timeout_ms;
     config.upstream_timeout_ms = 100;
     config.transform_memory_bytes = budget;
